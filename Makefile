@@ -1,0 +1,46 @@
+# prepagent — see README.md. Every target works on a fresh Debian 12 machine
+# as root; `make test` installs what the tests need first.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+BIN := bin
+
+.PHONY: all build demo test unit lint fuzz bench e2e package lint-packages clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/prepagent ./cmd/prepagent
+
+# The main job on the bundled example trees: a read-only check, then the
+# dry-run diffs of what fix would change. Works on copies; the examples
+# stay untouched.
+demo: build
+	@bash scripts/demo.sh $(BIN)/prepagent
+
+# Everything CI runs: installs dependencies, lint, unit tests, real-thing
+# (blackbox) tests, short fuzz passes, packaging and the qemu proof.
+test:
+	bash scripts/test.sh
+
+unit:
+	$(GO) test ./...
+
+lint:
+	bash scripts/lint.sh
+
+bench:
+	bash scripts/bench.sh
+
+e2e:
+	bash test/e2e/run.sh
+
+package:
+	bash scripts/package.sh
+
+lint-packages:
+	bash scripts/lint-packages.sh
+
+clean:
+	rm -rf $(BIN) dist

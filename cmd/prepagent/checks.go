@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/prepagent/prepagent/pkg/check"
+	"github.com/prepagent/prepagent/pkg/udevrules"
+)
+
+// allChecks lists every check in the order they run. The order is part of
+// the contract: udev rules are removed before the initramfs is rebuilt (so
+// the rebuilt image no longer copies them), and generalisation runs last.
+func allChecks() []check.Check {
+	var cs []check.Check
+	cs = append(cs, udevrules.Checks()...)
+	return cs
+}
+
+// selectChecks applies --only and --skip; unknown IDs are an error.
+func selectChecks(all []check.Check, only, skip []string) ([]check.Check, error) {
+	known := map[string]bool{}
+	var ids []string
+	for _, c := range all {
+		known[c.ID()] = true
+		ids = append(ids, c.ID())
+	}
+	for _, id := range append(append([]string{}, only...), skip...) {
+		if !known[id] {
+			return nil, fmt.Errorf("unknown check %q (known: %s)", id, strings.Join(ids, ", "))
+		}
+	}
+	var out []check.Check
+	for _, c := range all {
+		if len(only) > 0 && !slices.Contains(only, c.ID()) {
+			continue
+		}
+		if slices.Contains(skip, c.ID()) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

@@ -1,0 +1,97 @@
+// Package check defines what a prepagent check is: a value with a stable
+// ID that inspects the prepared OS without writing (Check) and, where a
+// safe repair exists, repairs it through the change journal (Fix).
+//
+// Adding a check is adding one value that implements Check and listing it
+// in cmd/prepagent/checks.go; no switch elsewhere names check IDs.
+package check
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/prepagent/prepagent/pkg/command"
+	"github.com/prepagent/prepagent/pkg/journal"
+	"github.com/prepagent/prepagent/pkg/osinfo"
+	"github.com/prepagent/prepagent/pkg/rootfs"
+)
+
+// Status is a check's verdict.
+type Status string
+
+// Verdicts. A run is ready when no check is Fail or Error.
+const (
+	Pass  Status = "pass"
+	Fail  Status = "fail"
+	Fixed Status = "fixed" // failed, then fix made it pass
+	Warn  Status = "warn"  // not blocking, worth a look
+	Skip  Status = "skip"  // not applicable here (e.g. live view under --root)
+	Error Status = "error" // could not decide: unreadable or corrupt input
+)
+
+// Blocking reports whether s makes the image not ready.
+func (s Status) Blocking() bool { return s == Fail || s == Error }
+
+// Result is one check's verdict with the evidence behind it.
+type Result struct {
+	ID       string   `json:"id"`
+	Status   Status   `json:"status"`
+	Summary  string   `json:"summary"`
+	Evidence []string `json:"evidence,omitempty"`
+	// Fix says what Fix would do (check, dry-run) or did (fix).
+	Fix string `json:"fix,omitempty"`
+	// Fixable tells the runner that Fix can repair this verdict.
+	Fixable bool `json:"-"`
+	// Detail carries check-specific structured data for the JSON report
+	// (for example the per-kernel driver table).
+	Detail any `json:"detail,omitempty"`
+	// DurationMs is filled by the runner.
+	DurationMs int64 `json:"duration_ms"`
+}
+
+// Check is one inspection of the prepared OS.
+type Check interface {
+	// ID is a stable kebab-case name used in --only/--skip and reports.
+	ID() string
+	// Check inspects without writing. Its error means "could not decide";
+	// a failed verdict goes in the Result with evidence.
+	Check(ctx context.Context, env *Env) (Result, error)
+	// Fix repairs what Check found, writing only through env.Edit. It is
+	// called only when the result is Fixable. A second Fix after a
+	// successful one must change nothing.
+	Fix(ctx context.Context, env *Env, r Result) error
+}
+
+// Image holds the values the orchestrator needs to create the image;
+// checks that learn them fill them in.
+type Image struct {
+	MinDisk        int    `json:"min_disk,omitempty"`
+	BootMode       string `json:"boot_mode,omitempty"`
+	OSVersion      string `json:"os_version"`
+	RootDiskSerial string `json:"root_disk_serial,omitempty"`
+}
+
+// Options are the run-wide settings checks may consult.
+type Options struct {
+	// ExpectVolume is the data volume ID the root disk must carry.
+	ExpectVolume string
+	// Generalize enables the destructive generalisation step.
+	Generalize bool
+	// Final also removes prepagent's own backups when generalising.
+	Final bool
+}
+
+// Env is everything a check may use. No check reaches for globals or "/".
+type Env struct {
+	Root *rootfs.Root
+	OS   osinfo.Info
+	Cmd  command.Runner
+	Log  *slog.Logger
+	// Edit is the journal editor for the running check; nil in check mode.
+	Edit *journal.Editor
+	// DryRun is true for `fix --dry-run`.
+	DryRun  bool
+	Options Options
+	// Image collects facts for the report's image object.
+	Image *Image
+}

@@ -1,0 +1,140 @@
+// Package report is the result of a prepagent run: the JSON document the
+// orchestrator reads (schema prepagent.report/v1, published in
+// report.schema.json) and its human rendering for a terminal.
+package report
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prepagent/prepagent/pkg/check"
+	"github.com/prepagent/prepagent/pkg/journal"
+	"github.com/prepagent/prepagent/pkg/osinfo"
+)
+
+// Schema is the value of Report.Schema.
+const Schema = "prepagent.report/v1"
+
+// SchemaJSON is the JSON Schema of a report.
+//
+//go:embed report.schema.json
+var SchemaJSON []byte
+
+// Path is where fix and run save the report inside the prepared OS.
+const Path = journal.StateDir + "/report.json"
+
+// Report is one run's outcome.
+type Report struct {
+	Schema     string           `json:"schema"`
+	RunID      string           `json:"run_id"`
+	Mode       string           `json:"mode"` // check, fix, dry-run
+	Root       string           `json:"root"`
+	Ready      bool             `json:"ready"`
+	Version    string           `json:"prepagent_version"`
+	OS         osinfo.Info      `json:"os"`
+	Image      check.Image      `json:"image"`
+	Checks     []check.Result   `json:"checks"`
+	Changes    []journal.Change `json:"changes"`
+	Failed     []string         `json:"failed"`
+	StartedAt  time.Time        `json:"started_at"`
+	DurationMs int64            `json:"duration_ms"`
+}
+
+// Finish computes Ready and Failed from the checks.
+func (r *Report) Finish() {
+	r.Failed = []string{}
+	for _, c := range r.Checks {
+		if c.Status.Blocking() {
+			r.Failed = append(r.Failed, c.ID)
+		}
+	}
+	r.Ready = len(r.Failed) == 0
+	if r.Changes == nil {
+		r.Changes = []journal.Change{}
+	}
+}
+
+// JSON renders the report, indented, with a trailing newline.
+func (r *Report) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// WriteHuman prints one line per check, then what changed.
+func (r *Report) WriteHuman(w io.Writer, verbose bool) {
+	fmt.Fprintf(w, "prepagent %s  run %s  root %s\n", r.Mode, r.RunID, r.Root)
+	fmt.Fprintf(w, "os: %s (family %s, IMS os_version %q)\n\n", nonEmpty(r.OS.PrettyName, r.OS.ID), r.OS.Family, r.OS.IMSOSVersion)
+	width := 0
+	for _, c := range r.Checks {
+		if len(c.ID) > width {
+			width = len(c.ID)
+		}
+	}
+	for _, c := range r.Checks {
+		fmt.Fprintf(w, "%-5s  %-*s  %s\n", strings.ToUpper(string(c.Status)), width, c.ID, c.Summary)
+		if verbose || c.Status != check.Pass {
+			for _, e := range c.Evidence {
+				fmt.Fprintf(w, "       %*s  - %s\n", width, "", e)
+			}
+			if c.Fix != "" && c.Status != check.Pass {
+				fmt.Fprintf(w, "       %*s  fix: %s\n", width, "", c.Fix)
+			}
+		}
+	}
+	if len(r.Changes) > 0 {
+		verb := "changed"
+		if r.Mode == "dry-run" {
+			verb = "would change"
+		}
+		fmt.Fprintf(w, "\n%s:\n", verb)
+		for _, ch := range r.Changes {
+			line := fmt.Sprintf("  %-7s %s", ch.Action, ch.Path)
+			if ch.Note != "" {
+				line += "  (" + ch.Note + ")"
+			}
+			if ch.Backup != "" {
+				line += "  backup " + ch.Backup
+			}
+			fmt.Fprintln(w, line)
+		}
+		if r.Mode == "dry-run" {
+			for _, ch := range r.Changes {
+				if ch.Diff != "" {
+					fmt.Fprintf(w, "\n%s", ch.Diff)
+					if !strings.HasSuffix(ch.Diff, "\n") {
+						fmt.Fprintln(w)
+					}
+				}
+			}
+		}
+	}
+	if r.Image.MinDisk > 0 || r.Image.BootMode != "" {
+		fmt.Fprintf(w, "\nimage: os_version=%q min_disk=%d boot_mode=%s", r.Image.OSVersion, r.Image.MinDisk, r.Image.BootMode)
+		if r.Image.RootDiskSerial != "" {
+			fmt.Fprintf(w, " root_disk_serial=%s", r.Image.RootDiskSerial)
+		}
+		fmt.Fprintln(w)
+	}
+	if r.Ready {
+		fmt.Fprintf(w, "\nREADY (%d checks, %d ms)\n", len(r.Checks), r.DurationMs)
+	} else {
+		f := append([]string(nil), r.Failed...)
+		sort.Strings(f)
+		fmt.Fprintf(w, "\nNOT READY: %s (%d ms)\n", strings.Join(f, ", "), r.DurationMs)
+	}
+}
+
+func nonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,15 @@
+#!/bin/bash
+# gofmt, go vet (with and without the build tags the tests use), staticcheck.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [[ -n "$bad" ]]; then
+	echo "gofmt needed on:" >&2
+	echo "$bad" >&2
+	exit 1
+fi
+go vet ./...
+go vet -tags blackbox,faultinject ./...
+go tool -modfile=tools/go.mod staticcheck ./...
+go tool -modfile=tools/go.mod staticcheck -tags blackbox,faultinject ./...
+echo "lint: ok"
