@@ -7,6 +7,7 @@ import (
 
 	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/exitcode"
+	"github.com/prepagent/prepagent/pkg/journal"
 	"github.com/prepagent/prepagent/pkg/report"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 	"github.com/prepagent/prepagent/pkg/runner"
@@ -90,6 +91,13 @@ func pass(cmd *cobra.Command, g *globalFlags, p *passFlags, mode runner.Mode) (*
 		return nil, withCode(exitcode.Error, err)
 	}
 	defer root.Close()
+	if mode == runner.ModeFix {
+		// Fail before any check runs when the root cannot take the journal:
+		// a read-only or full root must change nothing.
+		if err := root.MkdirAll(journal.StateDir, 0o755); err != nil {
+			return nil, withCode(exitcode.Error, fmt.Errorf("root %s is not writable (state directory %s): %w", root.Dir(), journal.StateDir, err))
+		}
+	}
 	rep, err := runner.Run(cmd.Context(), runner.Config{
 		Root:    root,
 		Mode:    mode,

@@ -333,6 +333,9 @@ func (j *Journal) save(check, p, action string) (record, error) {
 		// that, so later touches need no record of their own.
 		return record{Backup: j.backupPath(p)}, nil
 	}
+	if err := j.root.MkdirAll(StateDir, 0o755); err != nil {
+		return rec, fmt.Errorf("create backup directory: %w", err)
+	}
 	if err := j.root.MkdirAll(path.Join(j.runDir(), "files"), 0o700); err != nil {
 		return rec, fmt.Errorf("create backup directory: %w", err)
 	}
@@ -409,23 +412,31 @@ func unifiedDiff(p string, old []byte, existed bool, data []byte, exists bool) s
 		to = "/dev/null"
 	}
 	d := difflib.UnifiedDiff{
-		A:        difflib.SplitLines(string(old)),
-		B:        difflib.SplitLines(string(data)),
+		A:        splitLines(old),
+		B:        splitLines(data),
 		FromFile: from,
 		ToFile:   to,
 		Context:  3,
-	}
-	if len(old) == 0 {
-		d.A = nil
-	}
-	if len(data) == 0 {
-		d.B = nil
 	}
 	s, err := difflib.GetUnifiedDiffString(d)
 	if err != nil {
 		return ""
 	}
 	return s
+}
+
+// splitLines keeps line ends; a last line without one gets the marker
+// diff(1) prints, so the diff shows that the newline changed.
+func splitLines(b []byte) []string {
+	if len(b) == 0 {
+		return nil
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	if lines[len(lines)-1] == "" {
+		return lines[:len(lines)-1]
+	}
+	lines[len(lines)-1] += "\n\\ No newline at end of file\n"
+	return lines
 }
 
 func isBinary(b []byte) bool {

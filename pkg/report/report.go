@@ -57,6 +57,9 @@ func (r *Report) Finish() {
 	if r.Changes == nil {
 		r.Changes = []journal.Change{}
 	}
+	if r.Checks == nil {
+		r.Checks = []check.Result{}
+	}
 }
 
 // JSON renders the report, indented, with a trailing newline.

@@ -98,7 +98,15 @@ func clean(p string) (string, error) {
 	if !strings.HasPrefix(p, "/") {
 		return "", &fs.PathError{Op: "resolve", Path: p, Err: ErrOutsideRoot}
 	}
-	return path.Clean(p), nil
+	// ".." is kept: it must be resolved after the symlinks before it
+	// ("/var/log/up/.." is not "/var/log" when up is a link).
+	var keep []string
+	for _, c := range strings.Split(p, "/") {
+		if c != "" && c != "." {
+			keep = append(keep, c)
+		}
+	}
+	return "/" + strings.Join(keep, "/"), nil
 }
 
 // Open opens a logical path for reading, following symlinks inside root.
@@ -290,8 +298,14 @@ func (r *Root) openat(cp string, flags int, mode uint32) (int, error) {
 		}
 		return fd, err
 	}
-	follow := flags&unix.O_NOFOLLOW == 0
-	dfd, base, err := r.walkParent(cp)
+	rp := cp
+	if flags&unix.O_NOFOLLOW == 0 {
+		var err error
+		if _, rp, err = walkResolve(r.fd, cp, true, true); err != nil {
+			return -1, err
+		}
+	}
+	dfd, base, err := r.walkParent(rp)
 	if err != nil {
 		return -1, err
 	}
@@ -299,42 +313,27 @@ func (r *Root) openat(cp string, flags int, mode uint32) (int, error) {
 	if base == "" {
 		return unix.Openat(dfd, ".", flags, mode)
 	}
-	if !follow {
-		return unix.Openat(dfd, base, flags, mode)
-	}
-	// Follow the final component ourselves: open it without following;
-	// if it is a symlink, resolve the whole path again with the walker.
-	fd, err := unix.Openat(dfd, base, flags|unix.O_NOFOLLOW, mode)
-	if err == unix.ELOOP || (err == nil && isSymlinkFd(fd)) {
-		if err == nil {
-			unix.Close(fd)
-		}
-		rfd, _, werr := walkResolve(r.fd, cp, true, false)
-		if werr != nil {
-			return -1, werr
-		}
-		defer unix.Close(rfd)
-		return unix.Openat(rfd, ".", flags&^unix.O_CREAT, mode)
-	}
-	return fd, err
-}
-
-func isSymlinkFd(fd int) bool {
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil {
-		return false
-	}
-	return st.Mode&unix.S_IFMT == unix.S_IFLNK
+	// Every link is resolved now; O_NOFOLLOW turns a link swapped in
+	// since into an error instead of an escape.
+	return unix.Openat(dfd, base, flags|unix.O_NOFOLLOW, mode)
 }
 
 // parent returns an O_PATH descriptor of the resolved parent directory of
 // cp and its final component. The final component itself is not followed.
 func (r *Root) parent(cp string) (int, string, error) {
+	if b := path.Base(cp); b == ".." {
+		// The final component is not a name: resolve it to one first.
+		_, rp, err := walkResolve(r.fd, cp, false, true)
+		if err != nil {
+			return -1, "", err
+		}
+		cp = rp
+	}
 	if r.walk {
 		return r.walkParent(cp)
 	}
 	dir, base := path.Split(cp)
-	fd, err := r.openat(path.Clean(dir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := r.openat(dirOf(dir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, "", err
 	}
@@ -343,7 +342,7 @@ func (r *Root) parent(cp string) (int, string, error) {
 
 func (r *Root) walkParent(cp string) (int, string, error) {
 	dir, base := path.Split(cp)
-	fd, _, err := walkResolve(r.fd, path.Clean(dir), true, false)
+	fd, _, err := walkResolve(r.fd, dirOf(dir), true, false)
 	if err != nil {
 		return -1, "", err
 	}
@@ -530,4 +529,13 @@ func MtimeNs(fi fs.FileInfo) int64 { return fi.ModTime().UnixNano() }
 func (r *Root) Equal(p string, data []byte) bool {
 	b, err := r.ReadFile(p)
 	return err == nil && bytes.Equal(b, data)
+}
+
+// dirOf turns the dir part of path.Split into a path without lexically
+// resolving "..", which only the resolvers may do.
+func dirOf(dir string) string {
+	if d := strings.TrimRight(dir, "/"); d != "" {
+		return d
+	}
+	return "/"
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -192,24 +193,29 @@ func (r *Root) Remove(p string) error {
 	return syncFd(dfd, path.Dir(cp))
 }
 
-// MkdirAll creates p and missing parents with mode (owner root).
+// MkdirAll creates p and missing parents with mode (owner root). Links
+// on the way are followed inside the root, so a guest whose /var/lib/x is
+// a link to /data/x gets /data/x created, as mkdir -p in the guest would.
 func (r *Root) MkdirAll(p string, mode fs.FileMode) error {
 	cp, err := clean(p)
 	if err != nil {
 		return err
 	}
-	if fi, err := r.Stat(cp); err == nil {
-		if !fi.IsDir() {
-			return &fs.PathError{Op: "mkdir", Path: cp, Err: unix.ENOTDIR}
-		}
-		return nil
+	rp, err := r.Resolve(cp)
+	if err != nil {
+		return &fs.PathError{Op: "mkdir", Path: cp, Err: unwrapPathErr(err)}
 	}
-	if parent := path.Dir(cp); parent != cp {
-		if err := r.MkdirAll(parent, mode); err != nil {
+	cur := ""
+	for _, c := range strings.Split(strings.TrimPrefix(rp, "/"), "/") {
+		if c == "" {
+			continue
+		}
+		cur += "/" + c
+		if err := r.Mkdir(cur, mode); err != nil {
 			return err
 		}
 	}
-	return r.Mkdir(cp, mode)
+	return nil
 }
 
 // Mkdir creates one directory; an existing directory is not an error.
@@ -225,6 +231,9 @@ func (r *Root) Mkdir(p string, mode fs.FileMode) error {
 	defer unix.Close(dfd)
 	if err := unix.Mkdirat(dfd, base, unixMode(mode)); err != nil {
 		if err == unix.EEXIST {
+			if fi, serr := r.Stat(cp); serr != nil || !fi.IsDir() {
+				return &fs.PathError{Op: "mkdir", Path: cp, Err: unix.ENOTDIR}
+			}
 			return nil
 		}
 		return &fs.PathError{Op: "mkdir", Path: cp, Err: err}

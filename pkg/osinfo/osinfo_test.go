@@ -1,0 +1,60 @@
+package osinfo
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseOSRelease(t *testing.T) {
+	tests := []struct {
+		name, in string
+		family   Family
+		ims      string
+	}{
+		{"centos7", "NAME=\"CentOS Linux\"\nID=\"centos\"\nID_LIKE=\"rhel fedora\"\nVERSION_ID=\"7\"\n", RHEL, "CentOS 7.0 64bit"},
+		{"rocky9", "ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\n", RHEL, "Rocky Linux 9.3 64bit"},
+		{"openeuler", "NAME=\"openEuler\"\nID=\"openEuler\"\nVERSION_ID=\"22.03\"\n", RHEL, "openEuler 22.03 64bit"},
+		{"euleros", "ID=\"euleros\"\nVERSION_ID=\"2.0\"\n", RHEL, "EulerOS 2.0 64bit"},
+		{"ubuntu", "ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"22.04\"\n", Debian, "Ubuntu 22.04 server 64bit"},
+		{"debian12", "ID=debian\nVERSION_ID=\"12\"\n", Debian, "Debian GNU/Linux 12.0.0 64bit"},
+		{"sles15sp4", "ID=\"sles\"\nID_LIKE=\"suse\"\nVERSION_ID=\"15.4\"\n", SUSE, "SUSE Linux Enterprise Server 15 SP4 64bit"},
+		{"leap", "ID=\"opensuse-leap\"\nID_LIKE=\"suse opensuse\"\nVERSION_ID=\"15.5\"\n", SUSE, "OpenSUSE 15.5 64bit"},
+		{"derivative via ID_LIKE", "ID=mydistro\nID_LIKE=\"ubuntu debian\"\nVERSION_ID=1\n", Debian, OtherLinux},
+		{"unknown", "ID=plan9\nVERSION_ID=4\n", Other, OtherLinux},
+		{"no version", "ID=centos\n", RHEL, OtherLinux},
+		{"garbage lines ignored", "this is not\n\x00\nID=fedora\nVERSION_ID=39\n", RHEL, "Fedora 39 64bit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseOSRelease(strings.NewReader(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Family != tt.family || got.IMSOSVersion != tt.ims {
+				t.Errorf("ParseOSRelease = family %q ims %q, want %q %q", got.Family, got.IMSOSVersion, tt.family, tt.ims)
+			}
+		})
+	}
+}
+
+func TestLegacyReleaseFiles(t *testing.T) {
+	rh := ParseRedHatRelease("CentOS release 6.10 (Final)\n")
+	if rh.ID != "centos" || rh.VersionID != "6.10" || rh.IMSOSVersion != "CentOS 6.10 64bit" {
+		t.Errorf("ParseRedHatRelease = %+v", rh)
+	}
+	s := ParseSuSERelease("SUSE Linux Enterprise Server 11 (x86_64)\nVERSION = 11\nPATCHLEVEL = 4\n")
+	if s.Family != SUSE || s.VersionID != "11.4" || s.IMSOSVersion != "SUSE Linux Enterprise Server 11 SP4 64bit" || s.Major() != 11 || s.Minor() != 4 {
+		t.Errorf("ParseSuSERelease = %+v", s)
+	}
+}
+
+func FuzzParseOSRelease(f *testing.F) {
+	f.Add("ID=centos\nVERSION_ID=\"7\"\n")
+	f.Add("ID='x\nVERSION_ID=\"\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		info, err := ParseOSRelease(strings.NewReader(s))
+		if err == nil && info.IMSOSVersion == "" {
+			t.Errorf("empty IMS version for %q", s)
+		}
+	})
+}
