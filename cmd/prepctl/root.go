@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/prepagent/prepagent/pkg/cloudflow"
+)
+
+// globalFlags are shared by every subcommand: where the API is, how to
+// poll it, how to print.
+type globalFlags struct {
+	region, project                       string
+	imsEndpoint, ecsEndpoint, evsEndpoint string
+	json                                  bool
+	poll, jobTimeout, requestTimeout      time.Duration
+	retries                               int
+}
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:   "prepctl",
+		Short: "Drive the Huawei Cloud ISO-to-image flow, waiting on prepagent's verdict",
+		Long: `prepctl registers an ISO as an IsoImage, creates the temporary KVM server
+with a system and a data volume, waits for prepagent's verdict on the
+server's console log, creates the system-disk image from the data volume,
+and deletes the temporary server: each step alone, or all with "build".
+
+Credentials: HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK (or the SDK's
+profile ~/.huaweicloud/credentials). Region and project: --region and
+--project, or HUAWEICLOUD_SDK_REGION and HUAWEICLOUD_SDK_PROJECT_ID.
+Endpoints: --ims-endpoint, --ecs-endpoint, --evs-endpoint (or
+PREPCTL_IMS_ENDPOINT, PREPCTL_ECS_ENDPOINT, PREPCTL_EVS_ENDPOINT) replace
+the region's public endpoints.
+
+Exit codes: 0 done (READY), 1 not ready for an image (NOT READY verdict,
+root disk serial mismatch), 2 error, 3 timeout.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.region, "region", "", "region ID, e.g. cn-north-4 (env "+cloudflow.EnvRegion+")")
+	pf.StringVar(&g.project, "project", "", "project ID (env HUAWEICLOUD_SDK_PROJECT_ID); required with custom endpoints")
+	pf.StringVar(&g.imsEndpoint, "ims-endpoint", "", "IMS endpoint URL (env "+cloudflow.EnvIMSEndpoint+")")
+	pf.StringVar(&g.ecsEndpoint, "ecs-endpoint", "", "ECS endpoint URL (env "+cloudflow.EnvECSEndpoint+")")
+	pf.StringVar(&g.evsEndpoint, "evs-endpoint", "", "EVS endpoint URL (env "+cloudflow.EnvEVSEndpoint+")")
+	pf.BoolVar(&g.json, "json", false, "print progress and result as JSON lines on stdout")
+	pf.DurationVar(&g.poll, "poll", 10*time.Second, "interval between job and console polls")
+	pf.DurationVar(&g.jobTimeout, "job-timeout", 30*time.Minute, "longest wait for one asynchronous job")
+	pf.DurationVar(&g.requestTimeout, "request-timeout", 60*time.Second, "timeout of one HTTP request")
+	pf.IntVar(&g.retries, "retries", 6, "attempts per call on throttling (429) and server errors (5xx)")
+	root.AddCommand(newISOCmd(g), newServerCmd(g), newWaitCmd(g), newImageCmd(g), newBuildCmd(g), newVersionCmd(g))
+	return root
+}
+
+func envOr(v, env string) string {
+	if v != "" {
+		return v
+	}
+	return os.Getenv(env)
+}
+
+// flow builds the SDK clients and a flow printing progress on stderr
+// (human) or stdout (--json).
+func (g *globalFlags) flow(cmd *cobra.Command) (*cloudflow.Flow, error) {
+	f := &cloudflow.Flow{Poll: g.poll, JobTimeout: g.jobTimeout}
+	if g.json {
+		f.Sink = cloudflow.JSONSink(cmd.OutOrStdout())
+	} else {
+		f.Sink = cloudflow.HumanSink(cmd.ErrOrStderr())
+	}
+	retry := cloudflow.DefaultRetry
+	retry.Attempts = max(g.retries, 1)
+	h, err := cloudflow.NewHuawei(cloudflow.HuaweiConfig{
+		ProjectID:   envOr(g.project, "HUAWEICLOUD_SDK_PROJECT_ID"),
+		Region:      envOr(g.region, cloudflow.EnvRegion),
+		IMSEndpoint: envOr(g.imsEndpoint, cloudflow.EnvIMSEndpoint),
+		ECSEndpoint: envOr(g.ecsEndpoint, cloudflow.EnvECSEndpoint),
+		EVSEndpoint: envOr(g.evsEndpoint, cloudflow.EnvEVSEndpoint),
+		Timeout:     g.requestTimeout,
+		Retry:       retry,
+		OnRetry:     f.Retried,
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.Cloud = h
+	return f, nil
+}
+
+// result prints the outcome: "key: value" lines, or one JSON event.
+func (g *globalFlags) result(cmd *cobra.Command, f *cloudflow.Flow, kv map[string]string) {
+	if g.json {
+		e := cloudflow.Event{Time: time.Now().UTC(), Step: "result", Kind: cloudflow.EventDone, Message: cmd.CommandPath(), Fields: kv}
+		if f != nil {
+			e.Elapsed = f.Elapsed().Round(time.Millisecond).Seconds()
+		}
+		cloudflow.JSONSink(cmd.OutOrStdout())(e)
+		return
+	}
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", k, kv[k])
+	}
+}
+
+// parseTags reads repeated k=v flags.
+func parseTags(in []string) ([]cloudflow.Tag, error) {
+	var out []cloudflow.Tag
+	for _, t := range in {
+		k, v, ok := strings.Cut(t, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%w: --tag %q: want key=value", cloudflow.ErrInput, t)
+		}
+		out = append(out, cloudflow.Tag{Key: k, Value: v})
+	}
+	return out, nil
+}

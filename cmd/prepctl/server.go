@@ -1,0 +1,73 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/prepagent/prepagent/pkg/cloudflow"
+)
+
+// serverFlags are the temporary server's inputs (server create, build).
+type serverFlags struct {
+	name, isoImage, flavor, vpc, subnet, az, volumeType string
+	systemGB, dataGB                                    int
+	noVolumeMetadata                                    bool
+}
+
+func (s *serverFlags) register(cmd *cobra.Command, withISO bool) {
+	f := cmd.Flags()
+	f.StringVar(&s.name, "server-name", "", "name of the temporary server (default prepctl-<image name> in build)")
+	if withISO {
+		f.StringVar(&s.isoImage, "iso-image", "", "ID of the registered IsoImage")
+	}
+	f.StringVar(&s.flavor, "flavor", "", "flavor ID: KVM, 2 vCPU and 4 GiB or more (checked before creating)")
+	f.StringVar(&s.vpc, "vpc", "", "VPC ID")
+	f.StringVar(&s.subnet, "subnet", "", "subnet (network) ID")
+	f.StringVar(&s.az, "az", "", "availability zone, e.g. cn-north-4a")
+	f.StringVar(&s.volumeType, "volume-type", "SATA", "EVS type of both volumes (SATA, SAS, SSD, GPSSD, ESSD...)")
+	f.IntVar(&s.systemGB, "system-disk-gb", 40, "system volume size in GB (the installer's scratch disk)")
+	f.IntVar(&s.dataGB, "data-disk-gb", 40, "data volume size in GB: the OS is installed here and becomes the image")
+	f.BoolVar(&s.noVolumeMetadata, "no-volume-metadata", false, "do not set server metadata prepagent.volume=<data volume ID> (prepagent reads it as --expect-volume)")
+}
+
+func (s *serverFlags) spec() cloudflow.ServerSpec {
+	return cloudflow.ServerSpec{Name: s.name, ImageID: s.isoImage, Flavor: s.flavor, VPC: s.vpc, Subnet: s.subnet, AZ: s.az,
+		VolumeType: s.volumeType, SystemDiskGB: s.systemGB, DataDiskGB: s.dataGB}
+}
+
+func newServerCmd(g *globalFlags) *cobra.Command {
+	srv := &cobra.Command{Use: "server", Short: "The temporary ISO server"}
+	var s serverFlags
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create the temporary server from an IsoImage, wait for the job, print server and data volume IDs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := g.flow(cmd)
+			if err != nil {
+				return err
+			}
+			job, err := f.StartServer(cmd.Context(), s.spec())
+			if err != nil {
+				return err
+			}
+			id, err := f.ServerFromJob(cmd.Context(), job)
+			if err != nil {
+				return err
+			}
+			_, dv, err := f.ServerDataVolume(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			if !s.noVolumeMetadata {
+				if err := f.PublishVolume(cmd.Context(), id, dv.ID); err != nil {
+					return err
+				}
+			}
+			g.result(cmd, f, map[string]string{"server_id": id, "data_volume_id": dv.ID})
+			return nil
+		},
+	}
+	s.register(create, true)
+	srv.AddCommand(create)
+	return srv
+}

@@ -1,0 +1,65 @@
+package fakecloud
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/prepagent/prepagent/pkg/verdict"
+)
+
+// SampleReport is a prepagent report (schema prepagent.report/v1) with the
+// fields the host side reads: the image object and the verdict.
+func SampleReport(runID string, ready bool, serial string) []byte {
+	failed := []string{}
+	status := "pass"
+	if !ready {
+		failed = []string{"initramfs-drivers"}
+		status = "fail"
+	}
+	rep := map[string]any{
+		"schema": "prepagent.report/v1", "run_id": runID, "mode": "fix", "root": "/", "ready": ready,
+		"prepagent_version": "test",
+		"os": map[string]any{"id": "debian", "version_id": "12", "pretty_name": "Debian GNU/Linux 12 (bookworm)",
+			"family": "debian", "ims_os_version": "Debian GNU/Linux 12.0.0 64bit"},
+		"image": map[string]any{"min_disk": 40, "boot_mode": "bios", "os_version": "Debian GNU/Linux 12.0.0 64bit",
+			"root_disk_serial": serial},
+		"checks":  []any{map[string]any{"id": "initramfs-drivers", "status": status, "summary": "virtio drivers in every initramfs"}},
+		"changes": []any{}, "failed": failed, "started_at": "2026-11-23T19:00:00Z", "duration_ms": 1234,
+	}
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	return append(b, '\n')
+}
+
+// VerdictConsole is a console log with boot noise and the verdict lines
+// of report, written with pkg/verdict's encoder as the guest writes them.
+func VerdictConsole(report []byte, runID string, ready bool, failed []string) string {
+	lines, err := verdict.Lines(report, runID, ready, failed)
+	if err != nil {
+		// A console without a verdict: the test waiting on it fails.
+		return fmt.Sprintf("fakecloud: encode verdict: %v\r\n", err)
+	}
+	var sb strings.Builder
+	sb.WriteString("SeaBIOS (version 1.16)\r\nBooting from Hard Disk...\r\n[    0.000000] Linux version 6.1.0-28-amd64\r\n")
+	for i, l := range lines {
+		sb.WriteString(l + "\r\n")
+		if i == 1 {
+			sb.WriteString("[   12.345678] systemd[1]: Started prepagent.service.\r\n")
+		}
+	}
+	sb.WriteString("debian login: ")
+	return sb.String()
+}
+
+// ReadyConsole answers with a READY verdict whose root disk serial is the
+// server's data volume (as virtio shows it: the first 20 characters),
+// after `after` console reads without one (install and preparation time).
+func ReadyConsole(after int) func(ServerInfo) string {
+	return func(s ServerInfo) string {
+		if s.ConsolePolls <= after {
+			return "SeaBIOS (version 1.16)\r\nBooting from DVD/CD...\r\n"
+		}
+		run := "20261123T190000Z-" + s.ID[:6]
+		return VerdictConsole(SampleReport(run, true, s.DataVolume[:20]), run, true, nil)
+	}
+}
