@@ -111,6 +111,18 @@ func (j *Journal) runDir() string { return path.Join(BackupDir, j.runID) }
 type Editor struct {
 	j     *Journal
 	check string
+	// redact drops content diffs from this editor's changes (see Redacted).
+	redact bool
+}
+
+// Redacted returns an editor for the same check whose changes carry no
+// content diff, only path, size and a note: for secrets (SSH host keys,
+// shell histories) and logs, whose content must not be copied into the
+// report or printed by a dry run. Backups are still saved for rollback.
+func (e *Editor) Redacted() *Editor {
+	c := *e
+	c.redact = true
+	return &c
 }
 
 // For returns the Editor a check uses; its changes carry checkID.
@@ -160,7 +172,12 @@ func (e *Editor) WriteFile(p string, data []byte, mode fs.FileMode) error {
 			meta.MtimeNs = 0
 		}
 	}
-	ch := Change{Check: e.check, Path: p, Action: action, Size: int64(len(data)), Diff: unifiedDiff(p, old, existed, data, true)}
+	ch := Change{Check: e.check, Path: p, Action: action, Size: int64(len(data))}
+	if e.redact {
+		ch.Note = fmt.Sprintf("content not shown; %d -> %d bytes", len(old), len(data))
+	} else {
+		ch.Diff = unifiedDiff(p, old, existed, data, true)
+	}
 	if e.j.dryRun {
 		e.j.shadow[p] = &data
 		e.j.changes = append(e.j.changes, ch)
@@ -201,7 +218,9 @@ func (e *Editor) Remove(p string) error {
 		action = ActionRmdir
 	}
 	ch := Change{Check: e.check, Path: p, Action: action, Size: fi.Size()}
-	if fi.Mode().IsRegular() {
+	if fi.Mode().IsRegular() && e.redact {
+		ch.Note = fmt.Sprintf("content not shown; %d bytes", fi.Size())
+	} else if fi.Mode().IsRegular() {
 		old, err := e.ReadFile(p)
 		if err != nil {
 			return fmt.Errorf("remove %s: %w", p, err)

@@ -1,0 +1,2 @@
+apt-get install -y cloud-init
+shutdown -h now
