@@ -6,6 +6,11 @@ import (
 	"strings"
 
 	"github.com/prepagent/prepagent/pkg/check"
+	"github.com/prepagent/prepagent/pkg/cloudinit"
+	"github.com/prepagent/prepagent/pkg/diskcheck"
+	"github.com/prepagent/prepagent/pkg/drivers"
+	"github.com/prepagent/prepagent/pkg/generalize"
+	"github.com/prepagent/prepagent/pkg/netcfg"
 	"github.com/prepagent/prepagent/pkg/udevrules"
 )
 
@@ -15,6 +20,11 @@ import (
 func allChecks() []check.Check {
 	var cs []check.Check
 	cs = append(cs, udevrules.Checks()...)
+	cs = append(cs, netcfg.Checks()...)    // nic-config: before drivers, so a rebuilt initramfs copies fixed configs
+	cs = append(cs, diskcheck.Checks()...) // root-disk, fstab, boot-config, install-media: fstab fixed before a rebuild copies it
+	cs = append(cs, drivers.Checks()...)   // after every config fix: the rebuilt images copy udev rules, fstab, NIC configs
+	cs = append(cs, cloudinit.Checks()...)
+	cs = append(cs, generalize.Checks()...) // LAST: destructive, after every other fix
 	return cs
 }
 

@@ -116,3 +116,31 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version = %d %q", code, out)
 	}
 }
+
+// The order of checks is a contract (see allChecks): pin it.
+func TestCheckOrder(t *testing.T) {
+	var ids []string
+	for _, c := range allChecks() {
+		ids = append(ids, c.ID())
+	}
+	pos := map[string]int{}
+	for i, id := range ids {
+		pos[id] = i
+	}
+	before := [][2]string{
+		{"udev-persistent-net", "initramfs-drivers"}, // rebuilt image must not copy pinning rules
+		{"nic-config", "initramfs-drivers"},
+		{"fstab", "initramfs-drivers"},
+		{"cloud-init", "generalize"},
+	}
+	for _, b := range before {
+		a, ok1 := pos[b[0]]
+		z, ok2 := pos[b[1]]
+		if !ok1 || !ok2 || a > z {
+			t.Errorf("%s must run before %s; order is %v", b[0], b[1], ids)
+		}
+	}
+	if ids[len(ids)-1] != "generalize" {
+		t.Errorf("generalize must run last; order is %v", ids)
+	}
+}

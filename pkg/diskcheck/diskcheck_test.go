@@ -1,0 +1,502 @@
+package diskcheck
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/prepagent/prepagent/pkg/blockdev"
+	"github.com/prepagent/prepagent/pkg/blockdev/sysfstest"
+	"github.com/prepagent/prepagent/pkg/check"
+	"github.com/prepagent/prepagent/pkg/command"
+	"github.com/prepagent/prepagent/pkg/journal"
+	"github.com/prepagent/prepagent/pkg/report"
+	"github.com/prepagent/prepagent/pkg/rootfs"
+	"github.com/prepagent/prepagent/pkg/runner"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const layouts = "../blockdev/testdata/layouts"
+
+// VolData is the full volume ID whose first 20 characters the recorded
+// data disk vdb carries as its virtio serial.
+const VolData = "0f6e3c2a-1b4d-4e5f-8a9b-112233445566"
+
+// copyTree copies a testdata tree (cp -a keeps modes and symlinks).
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(src); err != nil {
+		return
+	}
+	if out, err := exec.Command("cp", "-a", src+"/.", dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp %s: %v: %s", src, err, out)
+	}
+}
+
+// layoutSources feeds a recorded layout: its sysfs, by-id, mountinfo
+// (with @ROOT@ standing for the test's root), blkid output and partition
+// table.
+func layoutSources(t *testing.T, name, rootDir string) *Sources {
+	t.Helper()
+	dir := filepath.Join(layouts, name)
+	sys, err := sysfstest.Load(dir + "/sys.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID, err := sysfstest.Load(dir + "/by-id.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &Sources{
+		Resolver: &blockdev.Resolver{Sys: sys, ByID: byID},
+		Mountinfo: func() ([]byte, error) {
+			b, err := os.ReadFile(dir + "/mountinfo")
+			return []byte(strings.ReplaceAll(string(b), "@ROOT@", rootDir)), err
+		},
+		Blkid: func() ([]byte, error) { return os.ReadFile(dir + "/blkid.txt") },
+		ReadTable: func(disk string) (*blockdev.Table, error) {
+			b, err := os.ReadFile(dir + "/table.json")
+			if err != nil {
+				return nil, err
+			}
+			var tb blockdev.Table
+			return &tb, json.Unmarshal(b, &tb)
+		},
+		ESPLoaders: func(string, int) ([]string, error) { return nil, errors.New("no recorded ESP") },
+	}
+	return src
+}
+
+type fixture struct {
+	root *rootfs.Root
+	dir  string
+	src  *Sources
+}
+
+func newFixture(t *testing.T, name string) *fixture {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "root")
+	copyTree(t, filepath.Join(layouts, name, "root"), dir)
+	root, err := rootfs.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	dir = root.Dir()
+	if d, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = d
+	}
+	return &fixture{root: root, dir: dir, src: layoutSources(t, name, dir)}
+}
+
+func (f *fixture) run(t *testing.T, mode runner.Mode, opts check.Options, runID string) *report.Report {
+	t.Helper()
+	rep, err := runner.Run(context.Background(), runner.Config{
+		Root: f.root, Mode: mode, Checks: ChecksWith(f.src), Cmd: &command.Recorder{}, Options: opts, RunID: runID,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func result(t *testing.T, rep *report.Report, id string) check.Result {
+	t.Helper()
+	for _, c := range rep.Checks {
+		if c.ID == id {
+			return c
+		}
+	}
+	t.Fatalf("no result for %s", id)
+	return check.Result{}
+}
+
+func TestLayouts(t *testing.T) {
+	cases := []struct {
+		layout     string
+		opts       check.Options
+		rootStatus check.Status
+		rootDisk   string
+		image      check.Image
+		fstab      check.Status
+		evidence   string // a substring of the root-disk evidence
+	}{
+		{layout: "plain", rootStatus: check.Pass, rootDisk: "vdb", fstab: check.Fail,
+			image:    check.Image{MinDisk: 41, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
+			evidence: "/boot is ext4 /dev/vdb1: vdb1 on vdb (from mountinfo)"},
+		{layout: "plain", opts: check.Options{ExpectVolume: VolData}, rootStatus: check.Pass, rootDisk: "vdb", fstab: check.Fail,
+			image:    check.Image{MinDisk: 41, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
+			evidence: `matches volume ` + VolData},
+		{layout: "lvm", rootStatus: check.Pass, rootDisk: "vdb", fstab: check.Pass,
+			image:    check.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
+			evidence: "/ is xfs /dev/mapper/centos-root: dm-0 (centos-root) on vdb2 on vdb"},
+		{layout: "md-raid1", rootStatus: check.Fail, fstab: check.Warn,
+			evidence: "md127 (raid1) on [vda2 on vda + vdb1 on vdb]"},
+		{layout: "md-single", rootStatus: check.Pass, rootDisk: "vdb", fstab: check.Pass,
+			image:    check.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
+			evidence: "md126 (raid1) on [vdb1 on vdb + vdb2 on vdb]"},
+		// Without --expect-volume the wrong disk cannot be told from the
+		// right one: the serial goes to the host, which compares.
+		{layout: "wrong-disk", rootStatus: check.Pass, rootDisk: "vda", fstab: check.Pass,
+			image: check.Image{MinDisk: 40, BootMode: "bios", RootDiskSerial: "11111111-2222-3333-4"}},
+		{layout: "wrong-disk", opts: check.Options{ExpectVolume: VolData}, rootStatus: check.Fail, rootDisk: "vda", fstab: check.Pass,
+			image:    check.Image{MinDisk: 40, BootMode: "bios", RootDiskSerial: "11111111-2222-3333-4"},
+			evidence: `root disk vda has serial "11111111-2222-3333-4", the expected volume ` + VolData + ` starts "0f6e3c2a-1b4d-4e5f-8"`},
+		{layout: "boot-other-disk", rootStatus: check.Fail, rootDisk: "vdb", fstab: check.Fail,
+			image:    check.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
+			evidence: "/boot is on vda, / is on vdb"},
+		{layout: "iso-root", rootStatus: check.Fail, rootDisk: "sr0", fstab: check.Warn,
+			evidence: "/ is an iso9660 filesystem"},
+		{layout: "vanished", rootStatus: check.Warn, fstab: check.Fail, // the /dev/sr0 line
+			evidence: "min_disk, boot_mode and root_disk_serial are not reported"},
+		{layout: "handwritten", rootStatus: check.Pass, rootDisk: "vdb", fstab: check.Fail,
+			image: check.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"}},
+	}
+	for _, tc := range cases {
+		name := tc.layout
+		if tc.opts.ExpectVolume != "" {
+			name += "/expect-volume"
+		}
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, tc.layout)
+			rep := f.run(t, runner.ModeCheck, tc.opts, "")
+			rd := result(t, rep, IDRootDisk)
+			if rd.Status != tc.rootStatus {
+				t.Errorf("root-disk = %s (%s), want %s\n%s", rd.Status, rd.Summary, tc.rootStatus, strings.Join(rd.Evidence, "\n"))
+			}
+			det := rd.Detail.(*RootDiskDetail)
+			if det.RootDisk != tc.rootDisk {
+				t.Errorf("root disk = %q, want %q", det.RootDisk, tc.rootDisk)
+			}
+			want := tc.image
+			want.OSVersion = rep.Image.OSVersion
+			if rep.Image != want {
+				t.Errorf("image = %+v, want %+v", rep.Image, want)
+			}
+			if tc.evidence != "" && !strings.Contains(strings.Join(rd.Evidence, "\n"), tc.evidence) {
+				t.Errorf("root-disk evidence lacks %q:\n%s", tc.evidence, strings.Join(rd.Evidence, "\n"))
+			}
+			if fs := result(t, rep, IDFstab); fs.Status != tc.fstab {
+				t.Errorf("fstab = %s (%s), want %s\n%s", fs.Status, fs.Summary, tc.fstab, strings.Join(fs.Evidence, "\n"))
+			}
+			if tc.opts.ExpectVolume == "" {
+				golden(t, filepath.Join("testdata/golden", tc.layout+".json"), resultsJSON(t, rep, f.dir))
+			}
+		})
+	}
+}
+
+// resultsJSON renders the checks' results without timings and with the
+// temporary root replaced, for golden comparison.
+func resultsJSON(t *testing.T, rep *report.Report, dir string) []byte {
+	t.Helper()
+	rs := append([]check.Result(nil), rep.Checks...)
+	for i := range rs {
+		rs[i].DurationMs = 0
+	}
+	b, err := json.MarshalIndent(struct {
+		Image  check.Image    `json:"image"`
+		Checks []check.Result `json:"checks"`
+	}{rep.Image, rs}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(strings.ReplaceAll(string(b), dir, "@ROOT@") + "\n")
+}
+
+func golden(t *testing.T, p string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(p, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("read golden (run go test -update): %v", err)
+	}
+	if string(want) != string(got) {
+		t.Errorf("%s differs (go test -update rewrites it):\n--- want\n%s\n--- got\n%s", p, want, got)
+	}
+}
+
+// TestFixLayouts: fix rewrites fstab and /etc/default/grub to the golden
+// results, the re-check passes where the fix can make it pass, a second
+// fix changes nothing, and rollback restores every byte.
+func TestFixLayouts(t *testing.T) {
+	cases := []struct {
+		layout string
+		fstab  check.Status // after fix
+		boot   check.Status
+		files  []string // golden files after fix
+	}{
+		{"plain", check.Fixed, check.Warn, []string{"/etc/fstab", "/etc/default/grub"}},
+		{"handwritten", check.Fixed, check.Fail, []string{"/etc/fstab", "/etc/default/grub", "/boot/grub/grub.cfg"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.layout, func(t *testing.T) {
+			f := newFixture(t, tc.layout)
+			before := map[string][]byte{}
+			for _, p := range tc.files {
+				b, err := f.root.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				before[p] = b
+			}
+			rep := f.run(t, runner.ModeFix, check.Options{}, "20261123T100000Z-000001")
+			if r := result(t, rep, IDFstab); r.Status != tc.fstab {
+				t.Errorf("fstab after fix = %s (%s), want %s\n%s", r.Status, r.Summary, tc.fstab, strings.Join(r.Evidence, "\n"))
+			}
+			br := result(t, rep, IDBootConfig)
+			if br.Status != tc.boot {
+				t.Errorf("boot-config after fix = %s (%s), want %s\n%s", br.Status, br.Summary, tc.boot, strings.Join(br.Evidence, "\n"))
+			}
+			if tc.boot != check.Pass && !strings.Contains(strings.Join(br.Evidence, "\n"), "update-grub") {
+				t.Errorf("boot-config evidence does not name update-grub:\n%s", strings.Join(br.Evidence, "\n"))
+			}
+			for _, p := range tc.files {
+				b, err := f.root.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				golden(t, filepath.Join("testdata/golden", tc.layout+strings.ReplaceAll(p, "/", "_")), b)
+			}
+			// A second fix finds nothing more to change.
+			rep2 := f.run(t, runner.ModeFix, check.Options{}, "20261123T100001Z-000002")
+			for _, c := range rep2.Changes {
+				t.Errorf("second fix changed %s %s", c.Action, c.Path)
+			}
+			if _, err := journal.Rollback(f.root, "20261123T100000Z-000001"); err != nil {
+				t.Fatal(err)
+			}
+			for p, want := range before {
+				if got, _ := f.root.ReadFile(p); string(got) != string(want) {
+					t.Errorf("rollback: %s = %q, want %q", p, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestDryRunWritesNothing: fix --dry-run shows diffs, files stay.
+func TestDryRunWritesNothing(t *testing.T) {
+	f := newFixture(t, "handwritten")
+	before, _ := f.root.ReadFile("/etc/fstab")
+	rep := f.run(t, runner.ModeDryRun, check.Options{}, "")
+	var diff string
+	for _, c := range rep.Changes {
+		if c.Path == FstabPath {
+			diff = c.Diff
+		}
+	}
+	if !strings.Contains(diff, "+UUID=e2e2e2e2-0000-4000-8000-0000000000e2\t/\text4") {
+		t.Errorf("dry-run fstab diff lacks the UUID rewrite:\n%s", diff)
+	}
+	if after, _ := f.root.ReadFile("/etc/fstab"); string(after) != string(before) {
+		t.Errorf("dry-run changed /etc/fstab")
+	}
+}
+
+func TestUEFI(t *testing.T) {
+	gptESP := &blockdev.Table{Type: "gpt", BootCode: "empty", ESP: 1, Partitions: []blockdev.Partition{
+		{Number: 1, Type: blockdev.GPTTypeESP}, {Number: 2, Type: "0FC63DAF-8483-4772-8E79-3D69D8477DE4"}}}
+	cases := []struct {
+		name    string
+		table   *blockdev.Table
+		loaders []string
+		status  check.Status
+		mode    string
+		text    string
+	}{
+		{"esp-with-fallback", gptESP, []string{"/EFI/BOOT/BOOTX64.EFI", "/EFI/debian/grubx64.efi", "/EFI/debian/shimx64.efi"}, check.Pass, "uefi", "ESP partition 1 with /EFI/BOOT/BOOTX64.EFI"},
+		{"esp-distro-only", gptESP, []string{"/EFI/centos/shimx64.efi"}, check.Warn, "uefi", "no EFI/BOOT/BOOTX64.EFI fallback"},
+		{"esp-empty", gptESP, nil, check.Fail, "", "no boot loader on vdb"},
+		{"gpt-no-bios-boot", &blockdev.Table{Type: "gpt", BootCode: "grub"}, nil, check.Fail, "bios", "needs a BIOS boot partition"},
+		{"gpt-bios-boot-empty", &blockdev.Table{Type: "gpt", BootCode: "grub", BIOSBoot: 1, BIOSBootEmpty: true}, nil, check.Fail, "bios", "BIOS boot partition 1 of vdb is empty"},
+		{"gpt-bios-boot", &blockdev.Table{Type: "gpt", BootCode: "grub", BIOSBoot: 1}, nil, check.Pass, "bios", "grub boot code in the boot sector, BIOS boot partition 1"},
+		{"mbr-empty-bootcode", &blockdev.Table{Type: "mbr", BootCode: "empty"}, nil, check.Fail, "", "no boot loader on vdb"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, "plain")
+			f.src.ReadTable = func(string) (*blockdev.Table, error) { return tc.table, nil }
+			f.src.ESPLoaders = func(string, int) ([]string, error) { return tc.loaders, nil }
+			rep := f.run(t, runner.ModeCheck, check.Options{}, "")
+			r := result(t, rep, IDRootDisk)
+			if r.Status != tc.status || rep.Image.BootMode != tc.mode {
+				t.Errorf("root-disk = %s boot_mode %q, want %s %q\n%s", r.Status, rep.Image.BootMode, tc.status, tc.mode, strings.Join(r.Evidence, "\n"))
+			}
+			if !strings.Contains(strings.Join(r.Evidence, "\n"), tc.text) {
+				t.Errorf("evidence lacks %q:\n%s", tc.text, strings.Join(r.Evidence, "\n"))
+			}
+		})
+	}
+}
+
+// TestBadInput: unreadable or corrupt sources never give a pass.
+func TestBadInput(t *testing.T) {
+	t.Run("malformed-fstab-line", func(t *testing.T) {
+		f := newFixture(t, "lvm")
+		data, _ := f.root.ReadFile("/etc/fstab")
+		p := filepath.Join(f.dir, "etc/fstab")
+		if err := os.WriteFile(p, append(data, []byte("/dev/mapper/centos-home\n")...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := result(t, f.run(t, runner.ModeCheck, check.Options{}, ""), IDFstab)
+		if r.Status != check.Warn || !strings.Contains(strings.Join(r.Evidence, "\n"), "/etc/fstab:12: 1 field(s)") {
+			t.Errorf("fstab = %s (%s), want warn naming line 12\n%s", r.Status, r.Summary, strings.Join(r.Evidence, "\n"))
+		}
+	})
+	t.Run("unreadable-sysfs", func(t *testing.T) {
+		f := newFixture(t, "plain")
+		f.src.Resolver.Sys = deniedFS{}
+		rep := f.run(t, runner.ModeCheck, check.Options{}, "")
+		for _, id := range []string{IDRootDisk, IDFstab} {
+			if r := result(t, rep, id); r.Status == check.Pass {
+				t.Errorf("%s passed with unreadable sysfs: %s", id, r.Summary)
+			}
+		}
+		if r := result(t, rep, IDRootDisk); !strings.Contains(r.Summary, "permission denied") {
+			t.Errorf("root-disk summary does not say why: %s", r.Summary)
+		}
+		if rep.Image.MinDisk != 0 || rep.Image.BootMode != "" {
+			t.Errorf("image facts claimed without a disk: %+v", rep.Image)
+		}
+	})
+	t.Run("corrupt-mountinfo", func(t *testing.T) {
+		f := newFixture(t, "plain")
+		f.src.Mountinfo = func() ([]byte, error) { return []byte("40 1 254:x / / rw - ext4 /dev/vdb2 rw\n"), nil }
+		r := result(t, f.run(t, runner.ModeCheck, check.Options{}, ""), IDRootDisk)
+		if r.Status != check.Error || !strings.Contains(r.Summary, "mountinfo line 1") {
+			t.Errorf("root-disk = %s (%s), want error naming the line", r.Status, r.Summary)
+		}
+	})
+	t.Run("blkid-fails", func(t *testing.T) {
+		f := newFixture(t, "plain")
+		f.src.Blkid = func() ([]byte, error) { return nil, errors.New("blkid: not installed") }
+		r := result(t, f.run(t, runner.ModeCheck, check.Options{}, ""), IDFstab)
+		if r.Status == check.Pass {
+			t.Errorf("fstab passed without blkid")
+		}
+	})
+	t.Run("no-expect-volume-serial", func(t *testing.T) {
+		// A disk without a serial cannot prove it is the expected volume.
+		f := newFixture(t, "plain")
+		sys := fstest.MapFS{}
+		if err := fs.WalkDir(f.src.Resolver.Sys, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || p == "." {
+				return err
+			}
+			if d.Type()&fs.ModeSymlink != 0 {
+				tgt, _ := fs.ReadLink(f.src.Resolver.Sys, p)
+				sys[p] = &fstest.MapFile{Data: []byte(tgt), Mode: fs.ModeSymlink}
+				return nil
+			}
+			if d.IsDir() || strings.HasSuffix(p, "vdb/serial") {
+				return nil
+			}
+			b, err := fs.ReadFile(f.src.Resolver.Sys, p)
+			sys[p] = &fstest.MapFile{Data: b}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f.src.Resolver.Sys = sys
+		rep := f.run(t, runner.ModeCheck, check.Options{ExpectVolume: VolData}, "")
+		r := result(t, rep, IDRootDisk)
+		if r.Status != check.Fail || !strings.Contains(r.Summary, "has no serial") {
+			t.Errorf("root-disk = %s (%s), want fail: no serial", r.Status, r.Summary)
+		}
+	})
+}
+
+type deniedFS struct{}
+
+func (deniedFS) Open(name string) (fs.File, error) {
+	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
+}
+
+func (deniedFS) ReadLink(name string) (string, error) {
+	return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrPermission}
+}
+
+func (deniedFS) Lstat(name string) (fs.FileInfo, error) {
+	return nil, &fs.PathError{Op: "lstat", Path: name, Err: fs.ErrPermission}
+}
+
+func TestMinDisk(t *testing.T) {
+	for _, tc := range []struct {
+		size int64
+		want int
+	}{{0, 40}, {1, 40}, {40 << 30, 40}, {40<<30 + 1, 41}, {84934656 * 512, 41}, {100 << 30, 100}} {
+		if got := MinDisk(tc.size); got != tc.want {
+			t.Errorf("MinDisk(%d) = %d, want %d", tc.size, got, tc.want)
+		}
+	}
+}
+
+func TestSerialMatches(t *testing.T) {
+	for _, tc := range []struct {
+		serial, vol string
+		want        bool
+	}{
+		{"0f6e3c2a-1b4d-4e5f-8", VolData, true},
+		{"0F6E3C2A-1B4D-4E5F-8", VolData, true},
+		{VolData, VolData, true},
+		{"0f6e3c2a-1b4d-4e5f", VolData, false},
+		{"11111111-2222-3333-4", VolData, false},
+		{"", VolData, false},
+		{"abc", "abc", true},
+	} {
+		if got := SerialMatches(tc.serial, tc.vol); got != tc.want {
+			t.Errorf("SerialMatches(%q, %q) = %v, want %v", tc.serial, tc.vol, got, tc.want)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for spec, want := range map[string]string{
+		"UUID=abc": NameUUID, "uuid=abc": NameUUID, "/dev/disk/by-uuid/abc": NameUUID, "LABEL=root": NameLabel,
+		"PARTUUID=7d2e-01": NamePart, "/dev/mapper/centos-root": NameLVM, "/dev/centos/root": NameLVM, "/dev/vg-01/lv_root": NameLVM,
+		"/dev/md127": NameMD, "/dev/md/root": NameMD, "/dev/vdb1": NameKernel, "/dev/sda": NameKernel, "/dev/xvda2": NameKernel,
+		"/dev/nvme0n1p2": NameKernel, "/dev/sr0": NameKernel, "/dev/cdrom": NameKernel, "/dev/disk/by-id/virtio-abc-part1": NameByID,
+		"/dev/disk/by-path/pci-0000:00:05.0-part1": NameByID, "tmpfs": NameOther, "proc": NameOther, "server:/export": NameOther,
+	} {
+		if got := Classify(spec); got != want {
+			t.Errorf("Classify(%q) = %q, want %q", spec, got, want)
+		}
+	}
+}
+
+// TestFstabLVMNames: /dev/<vg>/<lv> is stable and resolves through
+// device-mapper; /dev/dm-N is a kernel name and becomes UUID=.
+func TestFstabLVMNames(t *testing.T) {
+	f := newFixture(t, "lvm")
+	in := "/dev/centos/root / xfs defaults 0 0\nUUID=6a1c2f0e-7b7d-4a55-9d4c-0f1e2d3c4b5a /boot xfs defaults 0 0\n/dev/dm-1 swap swap defaults 0 0\n"
+	if err := os.WriteFile(filepath.Join(f.dir, "etc/fstab"), []byte(in), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep := f.run(t, runner.ModeFix, check.Options{}, "")
+	if r := result(t, rep, IDFstab); r.Status != check.Fixed {
+		t.Errorf("fstab = %s (%s), want fixed", r.Status, r.Summary)
+	}
+	got, _ := f.root.ReadFile("/etc/fstab")
+	want := strings.Replace(in, "/dev/dm-1 swap", "UUID=c1c1c1c1-0000-4000-8000-0000000000c1 swap", 1)
+	if string(got) != want {
+		t.Errorf("fstab after fix = %q, want %q", got, want)
+	}
+}
