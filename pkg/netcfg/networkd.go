@@ -1,0 +1,192 @@
+package netcfg
+
+import (
+	"path"
+	"strings"
+
+	"github.com/prepagent/prepagent/pkg/rootfs"
+)
+
+// systemd-networkd files (systemd.network(5), systemd.link(5),
+// systemd.netdev(5)) in /etc/systemd/network. Vendor directories
+// (/usr/lib/systemd/network) hold only distribution defaults and are not
+// read.
+
+// NetworkdDir is the admin's networkd directory.
+var NetworkdDir = "/etc/systemd/network"
+
+// networkdCatchAll is the [Match] a .network gets when its only condition
+// was a MAC address: every Ethernet name either naming scheme produces.
+const networkdCatchAll = "en* eth*"
+
+func networkdDHCPv4(v string) bool {
+	switch strings.ToLower(v) {
+	case "yes", "true", "on", "1", "ipv4", "both":
+		return true
+	}
+	return false
+}
+
+// normalizeNetwork checks and fixes a .network file.
+func normalizeNetwork(p string, data []byte, pol *policy) (Config, []byte, error) {
+	f, err := parseINI(p, data, "#;")
+	if err != nil {
+		return Config{}, nil, err
+	}
+	c := Config{Path: p, Format: FormatNetworkd, Name: strings.TrimSuffix(path.Base(p), ".network"), Kind: KindEthernet}
+	var names []string
+	for _, v := range f.values("Match", "Name") {
+		names = append(names, strings.Fields(v)...)
+	}
+	typ, _ := f.get("Match", "Type")
+	first := func(sec, key string) string { v, _ := f.get(sec, key); return v }
+	switch {
+	case len(names) == 1 && names[0] == "lo" || typ == "loopback":
+		c.Kind, c.Note = KindLoopback, "loopback"
+	case typ == "bond" || first("Network", "Bond") != "":
+		c.Kind, c.Note = KindBond, "bond or bond member: left alone"
+	case typ == "bridge" || first("Network", "Bridge") != "":
+		c.Kind, c.Note = KindBridge, "bridge or bridge port: left alone"
+	case typ == "vlan" || first("Network", "VLAN") != "":
+		c.Kind, c.Note = KindVLAN, "VLAN or VLAN parent: left alone"
+	case typ == "wlan" || first("Match", "SSID") != "" || first("Match", "WLANInterfaceType") != "":
+		c.Kind, c.Note = KindWifi, "Wi-Fi: left alone"
+	case typ != "" && typ != "ether":
+		c.Kind, c.Note = KindOther, "type "+typ+": left alone"
+	}
+	if c.Kind != KindEthernet {
+		return c, data, nil
+	}
+	if rm := f.del("Match", keyIs("MACAddress", "PermanentMACAddress")); len(rm) > 0 {
+		c.Problems = append(c.Problems, "remove MAC binding [Match] "+strings.Join(rm, ", "))
+		if len(f.keys("Match")) == 0 {
+			// An empty [Match] would match every link, loopback too.
+			f.set("Match", "Name", networkdCatchAll)
+			names = strings.Fields(networkdCatchAll)
+			c.Problems = append(c.Problems, "match by name "+networkdCatchAll+" instead")
+		}
+	}
+	if rm := f.del("Link", keyIs("MACAddress")); len(rm) > 0 {
+		c.Problems = append(c.Problems, "remove [Link] "+strings.Join(rm, ", "))
+	}
+	if d, ok := f.get("Network", "DHCP"); !ok || !networkdDHCPv4(d) {
+		nv := "ipv4"
+		if strings.ToLower(d) == "ipv6" {
+			nv = "yes"
+		}
+		f.set("Network", "DHCP", nv)
+		if !ok {
+			d = "unset"
+		}
+		c.Problems = append(c.Problems, "DHCP "+d+" -> "+nv)
+	}
+	if rm := f.del("Network", keyIs("Address", "Gateway", "DNS")); len(rm) > 0 {
+		c.Problems = append(c.Problems, "remove static "+strings.Join(rm, ", "))
+	}
+	for {
+		removed := false
+		for _, sec := range []string{"Address", "Route"} {
+			for _, h := range f.headers(sec) {
+				if sec == "Route" {
+					gw := ""
+					for i := h + 1; i < len(f.lines) && f.lines[i].kind != iniSection; i++ {
+						if f.lines[i].kind == iniKey && f.lines[i].name == "Gateway" {
+							gw = f.lines[i].value
+						}
+					}
+					// Gateway=_dhcp4 / _ipv6ra are dynamic; keep them.
+					if gw == "" || strings.HasPrefix(gw, "_") {
+						continue
+					}
+				}
+				f.delSection(h)
+				c.Problems = append(c.Problems, "remove static ["+sec+"] section")
+				removed = true
+				break
+			}
+		}
+		if !removed {
+			break
+		}
+	}
+	switch {
+	case len(names) > 0:
+		for _, n := range names {
+			if !strings.HasPrefix(n, "!") {
+				c.Match = append(c.Match, n)
+			}
+		}
+	default:
+		// No Name=: Type=ether, Driver=... or an empty [Match] applies
+		// to any Ethernet NIC.
+		c.CatchAll = true
+	}
+	return c, f.bytes(), nil
+}
+
+// normalizeLink checks a .link file: one that matches a MAC and sets a
+// name pins the NIC's name to the old MAC and is deleted.
+func normalizeLink(p string, data []byte) (Config, bool, error) {
+	f, err := parseINI(p, data, "#;")
+	if err != nil {
+		return Config{}, false, err
+	}
+	c := Config{Path: p, Format: FormatNetworkd, Name: strings.TrimSuffix(path.Base(p), ".link"), Kind: KindOther}
+	mac := append(f.values("Match", "MACAddress"), f.values("Match", "PermanentMACAddress")...)
+	name, hasName := f.get("Link", "Name")
+	if len(mac) > 0 && hasName {
+		c.Problems = append(c.Problems, "renames the NIC with MAC "+strings.Join(mac, " ")+" to "+name+": delete the file")
+		return c, true, nil
+	}
+	return c, false, nil
+}
+
+func scanNetworkd(root *rootfs.Root, rd reader, pol *policy, st *state) error {
+	files, err := regularFiles(root, NetworkdDir+"/*")
+	if err != nil {
+		return err
+	}
+	for _, p := range files {
+		if backupName(p) {
+			continue
+		}
+		var c Config
+		fr := &fileResult{mode: modeOf(root, p)}
+		switch path.Ext(p) {
+		case ".network", ".link", ".netdev":
+		default:
+			continue
+		}
+		data, ok, err := readOpt(rd, p)
+		if err != nil || !ok {
+			return err
+		}
+		fr.in, fr.out = data, data
+		switch path.Ext(p) {
+		case ".network":
+			c, fr.out, err = normalizeNetwork(p, data, pol)
+		case ".link":
+			c, fr.remove, err = normalizeLink(p, data)
+		case ".netdev":
+			var f *iniFile
+			if f, err = parseINI(p, data, "#;"); err == nil {
+				kind, _ := f.get("NetDev", "Kind")
+				c = Config{Path: p, Format: FormatNetworkd, Name: strings.TrimSuffix(path.Base(p), ".netdev"), Kind: KindOther, Note: "netdev " + kind + ": left alone"}
+				switch kind {
+				case "bond":
+					c.Kind = KindBond
+				case "bridge":
+					c.Kind = KindBridge
+				case "vlan":
+					c.Kind = KindVLAN
+				}
+			}
+		}
+		if err != nil {
+			return err
+		}
+		fr.configs = []Config{c}
+		st.add(p, fr)
+	}
+	return nil
+}

@@ -1,0 +1,153 @@
+package netcfg
+
+import (
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/prepagent/prepagent/pkg/rootfs"
+)
+
+// NetworkManager keyfiles (nm-settings-keyfile(5)): GKeyFile INI files,
+// mode 0600 (NetworkManager ignores a keyfile others can read).
+
+// Keyfile directories: /etc is the admin's (edited), /usr/lib the vendor's
+// (read so its profiles count for the primary NIC, never edited).
+var (
+	KeyfileDir       = "/etc/NetworkManager/system-connections"
+	VendorKeyfileDir = "/usr/lib/NetworkManager/system-connections"
+)
+
+var nmIPv4Static = regexp.MustCompile(`^(address(es)?[0-9]*|gateway|dns|dns-search|routes?[0-9]*(_options)?)$`)
+
+// keyfileKind classifies a profile by connection.type and its controller.
+func keyfileKind(f *iniFile) (Kind, string) {
+	typ, _ := f.get("connection", "type")
+	if m, ok := f.get("connection", "master"); ok && m != "" {
+		return KindBond, "member of " + m + ": left alone"
+	}
+	if m, ok := f.get("connection", "controller"); ok && m != "" {
+		return KindBond, "member of " + m + ": left alone"
+	}
+	switch typ {
+	case "ethernet", "802-3-ethernet":
+		return KindEthernet, ""
+	case "loopback":
+		return KindLoopback, "loopback"
+	case "bond", "team":
+		return KindBond, typ + ": left alone"
+	case "bridge":
+		return KindBridge, "bridge: left alone"
+	case "vlan":
+		return KindVLAN, "VLAN: left alone"
+	case "wifi", "802-11-wireless":
+		return KindWifi, "Wi-Fi: left alone"
+	}
+	return KindOther, "type " + typ + ": left alone"
+}
+
+// normalizeKeyfile checks and fixes one keyfile.
+func normalizeKeyfile(p string, data []byte, pol *policy) (Config, []byte, error) {
+	f, err := parseINI(p, data, "#")
+	if err != nil {
+		return Config{}, nil, err
+	}
+	id, _ := f.get("connection", "id")
+	if id == "" {
+		id = strings.TrimSuffix(path.Base(p), ".nmconnection")
+	}
+	c := Config{Path: p, Format: FormatKeyfile, Name: id}
+	c.Kind, c.Note = keyfileKind(f)
+	if c.Kind != KindEthernet {
+		return c, data, nil
+	}
+	for _, sec := range []string{"ethernet", "802-3-ethernet"} {
+		if rm := f.del(sec, keyIs("mac-address", "cloned-mac-address")); len(rm) > 0 {
+			c.Problems = append(c.Problems, "remove MAC binding "+sec+"."+strings.Join(rm, ", "+sec+"."))
+		}
+	}
+	if ifn, ok := f.get("connection", "interface-name"); ok && ifn != "" {
+		if pol.primary.plausible(ifn) {
+			c.Match = []string{ifn}
+		} else {
+			f.del("connection", keyIs("interface-name"))
+			c.Problems = append(c.Problems, "remove interface-name="+ifn+" (no such NIC under "+pol.primary.Scheme+" naming)")
+		}
+	}
+	if len(c.Match) == 0 {
+		c.CatchAll = true
+	}
+	if ac, ok := f.get("connection", "autoconnect"); ok && !keyfileTrue(ac) {
+		f.set("connection", "autoconnect", "true")
+		c.Problems = append(c.Problems, "autoconnect "+ac+" -> true")
+	}
+	if m, ok := f.get("ipv4", "method"); ok && m != "auto" {
+		f.set("ipv4", "method", "auto")
+		c.Problems = append(c.Problems, "ipv4.method "+m+" -> auto")
+	}
+	if rm := f.del("ipv4", nmIPv4Static.MatchString); len(rm) > 0 {
+		c.Problems = append(c.Problems, "remove static ipv4 "+strings.Join(rm, ", "))
+	}
+	// A static IPv6 setup from the install network goes too (the ECS
+	// gets IPv6, where enabled, from router advertisements / DHCPv6).
+	if m, ok := f.get("ipv6", "method"); ok && m == "manual" {
+		f.set("ipv6", "method", "auto")
+		c.Problems = append(c.Problems, "ipv6.method manual -> auto")
+		if rm := f.del("ipv6", nmIPv4Static.MatchString); len(rm) > 0 {
+			c.Problems = append(c.Problems, "remove static ipv6 "+strings.Join(rm, ", "))
+		}
+	}
+	// Ignoring the lease's DNS or routes, or never taking the default
+	// route, leaves a DHCP-configured server unreachable or nameless.
+	if rm := f.del("ipv4", func(k string) bool {
+		v, _ := f.get("ipv4", k)
+		return (k == "ignore-auto-dns" || k == "ignore-auto-routes" || k == "never-default") && keyfileTrue(v)
+	}); len(rm) > 0 {
+		c.Problems = append(c.Problems, "remove ipv4 "+strings.Join(rm, ", "))
+	}
+	return c, f.bytes(), nil
+}
+
+func keyfileTrue(v string) bool {
+	switch strings.ToLower(v) {
+	case "true", "yes", "1":
+		return true
+	}
+	return false
+}
+
+func scanKeyfiles(root *rootfs.Root, rd reader, pol *policy, st *state) error {
+	for _, dir := range []string{KeyfileDir, VendorKeyfileDir} {
+		files, err := regularFiles(root, dir+"/*")
+		if err != nil {
+			return err
+		}
+		for _, p := range files {
+			base := path.Base(p)
+			if strings.HasPrefix(base, ".") || backupName(base) || strings.HasSuffix(base, ".nmmeta") {
+				continue
+			}
+			data, ok, err := readOpt(rd, p)
+			if err != nil || !ok {
+				return err
+			}
+			c, out, err := normalizeKeyfile(p, data, pol)
+			if err != nil {
+				return err
+			}
+			if dir == VendorKeyfileDir {
+				// A vendor profile is overridden by a same-named file in
+				// /etc, not edited: report what is wrong, change nothing.
+				if len(c.Problems) > 0 {
+					c.Note = "vendor profile, not edited: " + strings.Join(c.Problems, "; ")
+					c.Problems = nil
+				}
+				out = data
+			}
+			// New keyfiles are written 0600; the journal keeps an
+			// existing file's own mode.
+			st.add(p, &fileResult{configs: []Config{c}, in: data, out: out, mode: 0o600})
+		}
+	}
+	return nil
+}

@@ -1,0 +1,265 @@
+package netcfg
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/prepagent/prepagent/pkg/osinfo"
+	"github.com/prepagent/prepagent/pkg/rootfs"
+)
+
+// Naming schemes of the primary NIC.
+const (
+	SchemeKernel      = "kernel"      // eth0: net.ifnames=0 or the naming rules masked
+	SchemePredictable = "predictable" // systemd/udev predictable names
+)
+
+// PredictableName is the name udev gives the first virtio NIC of a Huawei
+// Cloud KVM ECS, and PredictableAlt the other name it may get.
+//
+// Assumption, and why: KVM ECS flavors are QEMU i440fx machines; QEMU puts
+// the host bridge in slot 0, the PIIX3 ISA/IDE/USB functions in slot 1 and
+// the VGA in slot 2, so the first NIC (virtio-net, driver virtio_net) is
+// 0000:00:03.0. QEMU's ACPI tables give each hot-pluggable slot a _SUN
+// (slot number) equal to its slot, and udev's default NamePolicy prefers
+// the slot name (ID_NET_NAME_SLOT, "ens3") over the path name
+// (ID_NET_NAME_PATH, "enp0s3"), which it uses when no _SUN is exposed.
+// Either name counts as matching. Huawei's own public images put
+// net.ifnames=0 on the command line and get eth0, which is what this check
+// reports whenever the boot configuration does the same.
+const (
+	PredictableName = "ens3"
+	PredictableAlt  = "enp0s3"
+)
+
+// Primary is the name the primary NIC of an ECS created from the image
+// will get.
+type Primary struct {
+	Name         string   `json:"name"`
+	Alternatives []string `json:"alternatives,omitempty"`
+	Scheme       string   `json:"scheme"`
+	// Reason says which setting decided the name.
+	Reason string `json:"reason"`
+	// Biosdevname is true when biosdevname=0 is also set (RHEL asks for
+	// both; biosdevname only renames NICs with SMBIOS slot data, which a
+	// virtio NIC does not have, so it is reported, not required).
+	Biosdevname bool `json:"biosdevname_off,omitempty"`
+}
+
+func (p Primary) names() []string { return append([]string{p.Name}, p.Alternatives...) }
+
+// matchedBy reports whether any glob (fnmatch style, as netplan and
+// networkd use) matches one of the primary's names.
+func (p Primary) matchedBy(globs []string) bool {
+	for _, g := range globs {
+		for _, n := range p.names() {
+			if ok, err := path.Match(g, n); err == nil && ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var (
+	kernelName      = regexp.MustCompile(`^eth[0-9]+$`)
+	predictableName = regexp.MustCompile(`^en[a-zA-Z]`)
+)
+
+// plausible reports whether a concrete interface name can exist on a new
+// ECS under p's naming scheme (eth1 can, ens3 cannot, with net.ifnames=0).
+func (p Primary) plausible(name string) bool {
+	if p.Scheme == SchemeKernel {
+		return kernelName.MatchString(name)
+	}
+	return predictableName.MatchString(name)
+}
+
+// Places where the boot configuration keeps the kernel command line.
+var (
+	grubDefault  = "/etc/default/grub"
+	kernelCmd    = "/etc/kernel/cmdline"
+	blsDir       = "/boot/loader/entries"
+	grubEnvFiles = []string{"/boot/grub2/grubenv", "/boot/grub/grubenv"}
+	grubCfgs     = []string{"/boot/grub2/grub.cfg", "/boot/grub/grub.cfg"}
+	efiDir       = "/boot/efi/EFI"
+	// Masking either of these with /dev/null turns predictable naming
+	// off just as net.ifnames=0 does (systemd.net-naming-scheme(7)).
+	namingMasks = []string{"/etc/udev/rules.d/80-net-setup-link.rules", "/etc/systemd/network/99-default.link"}
+)
+
+// legacyNames reports distributions whose udev gives a virtio NIC its
+// kernel name (eth0) without any setting, and why.
+func legacyNames(info osinfo.Info) string {
+	major := info.Major()
+	switch {
+	case info.Family == osinfo.SUSE:
+		// SUSE's udev keeps kernel names unless net.ifnames=1 is given.
+		return "SUSE keeps kernel names unless net.ifnames=1"
+	case info.Family == osinfo.RHEL && info.ID != "fedora" && major > 0 && major <= 7:
+		// RHEL/CentOS 6 have no predictable naming; RHEL/CentOS 7 and
+		// EulerOS 2 ship systemd 219, whose net_id names a NIC only when
+		// its parent is the PCI device itself: a virtio NIC sits on the
+		// virtio bus and keeps ethN (virtio support came in systemd 229).
+		return info.ID + " " + info.VersionID + ": udev before systemd 229 gives virtio NICs kernel names"
+	case info.ID == "debian" && major > 0 && major <= 8:
+		return "Debian 8 and older keep kernel names"
+	case info.ID == "ubuntu" && major > 0 && major < 16:
+		return "Ubuntu before 16.04 keeps kernel names"
+	}
+	return ""
+}
+
+// DetectPrimary works out the primary NIC name from the boot
+// configuration under root (and /proc/cmdline when root is the host) and
+// the distribution's udev defaults.
+func DetectPrimary(root *rootfs.Root, info osinfo.Info) (Primary, error) {
+	srcs, err := cmdlines(root)
+	if err != nil {
+		return Primary{}, err
+	}
+	var off []string
+	bios, on := false, false
+	for _, s := range srcs {
+		args := strings.Fields(s.cmdline)
+		for _, a := range args {
+			a = strings.Trim(a, `"'`)
+			switch a {
+			case "net.ifnames=0":
+				off = appendOnce(off, s.where)
+			case "biosdevname=0":
+				bios = true
+			case "net.ifnames=1":
+				on = true
+			}
+		}
+	}
+	if len(off) > 0 {
+		return Primary{Name: "eth0", Scheme: SchemeKernel, Biosdevname: bios,
+			Reason: "net.ifnames=0 in " + strings.Join(off, ", ")}, nil
+	}
+	for _, m := range namingMasks {
+		if t, err := root.Readlink(m); err == nil && t == "/dev/null" {
+			return Primary{Name: "eth0", Scheme: SchemeKernel, Reason: m + " masks predictable naming"}, nil
+		}
+	}
+	if why := legacyNames(info); why != "" && !on {
+		return Primary{Name: "eth0", Scheme: SchemeKernel, Reason: why}, nil
+	}
+	return Primary{Name: PredictableName, Alternatives: []string{PredictableAlt}, Scheme: SchemePredictable,
+		Reason: "no net.ifnames=0 in the boot configuration: predictable name of a virtio NIC in PCI slot 3 of a KVM ECS"}, nil
+}
+
+func appendOnce(s []string, v string) []string {
+	for _, x := range s {
+		if x == v {
+			return s
+		}
+	}
+	return append(s, v)
+}
+
+type cmdline struct{ where, cmdline string }
+
+// cmdlines collects every kernel command line of the boot configuration.
+func cmdlines(root *rootfs.Root) ([]cmdline, error) {
+	var out []cmdline
+	read := func(p string) (string, error) {
+		b, err := root.ReadFile(p)
+		if err != nil {
+			if rootfs.IsNotExist(err) {
+				return "", nil
+			}
+			return "", fmt.Errorf("read %s: %w", p, err)
+		}
+		return string(b), nil
+	}
+	s, err := read(grubDefault)
+	if err != nil {
+		return nil, err
+	}
+	if s != "" {
+		// /etc/default/grub is a shell fragment: read only the two
+		// variables, leniently (it may hold any shell).
+		vars := lenientShellVars(s)
+		for _, k := range []string{"GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT"} {
+			if v, ok := vars[k]; ok {
+				out = append(out, cmdline{grubDefault + " " + k, v})
+			}
+		}
+	}
+	if s, err = read(kernelCmd); err != nil {
+		return nil, err
+	}
+	out = append(out, cmdline{kernelCmd, s})
+	bls, err := regularFiles(root, blsDir+"/*.conf")
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range bls {
+		s, err := read(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range strings.Split(s, "\n") {
+			if f := strings.Fields(l); len(f) > 0 && f[0] == "options" {
+				out = append(out, cmdline{p, strings.Join(f[1:], " ")})
+			}
+		}
+	}
+	for _, p := range grubEnvFiles {
+		s, err := read(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range strings.Split(s, "\n") {
+			if v, ok := strings.CutPrefix(l, "kernelopts="); ok {
+				out = append(out, cmdline{p, v})
+			}
+		}
+	}
+	cfgs := append([]string{}, grubCfgs...)
+	if ents, err := root.ReadDir(efiDir); err == nil {
+		for _, e := range ents {
+			cfgs = append(cfgs, path.Join(efiDir, e.Name(), "grub.cfg"))
+		}
+	}
+	for _, p := range cfgs {
+		s, err := read(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range strings.Split(s, "\n") {
+			f := strings.Fields(l)
+			if len(f) > 2 && (f[0] == "linux" || f[0] == "linux16" || f[0] == "linuxefi") {
+				out = append(out, cmdline{p, strings.Join(f[2:], " ")})
+			}
+		}
+	}
+	if root.IsHost() {
+		if s, err := read("/proc/cmdline"); err == nil {
+			out = append(out, cmdline{"/proc/cmdline", s})
+		}
+	}
+	return out, nil
+}
+
+// lenientShellVars reads KEY=VALUE assignments from a shell fragment,
+// skipping lines it does not understand (used for /etc/default/grub, which
+// is not ours to judge).
+func lenientShellVars(s string) map[string]string {
+	vars := map[string]string{}
+	for _, l := range strings.Split(s, "\n") {
+		sl, err := parseShellLine(l)
+		if err != nil || sl.key == "" {
+			continue
+		}
+		// GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX x": expand the simple case.
+		v := strings.ReplaceAll(sl.value, "$"+sl.key, vars[sl.key])
+		v = strings.ReplaceAll(v, "${"+sl.key+"}", vars[sl.key])
+		vars[sl.key] = v
+	}
+	return vars
+}

@@ -1,0 +1,214 @@
+package netcfg
+
+import (
+	"crypto/sha1"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/prepagent/prepagent/pkg/osinfo"
+	"github.com/prepagent/prepagent/pkg/rootfs"
+)
+
+// Network stacks, detected from the files present (never from the
+// distribution family alone: Debian may run NetworkManager, Ubuntu server
+// netplan, openSUSE NetworkManager).
+const (
+	StackNetplan        = "netplan"
+	StackWicked         = "wicked"
+	StackNetworkManager = "NetworkManager"
+	StackIfupdown       = "ifupdown"
+	StackNetworkd       = "networkd"
+	StackNetworkScripts = "network-scripts"
+)
+
+// anyExists reports whether any of ps exists (a dangling symlink counts:
+// an enablement link points at a unit path that may be absent in a copy).
+func anyExists(root *rootfs.Root, ps ...string) bool {
+	for _, p := range ps {
+		if _, err := root.Lstat(p); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func anyFile(root *rootfs.Root, pattern string, skip func(string) bool) bool {
+	fs, _ := regularFiles(root, pattern)
+	for _, f := range fs {
+		if skip == nil || !skip(path.Base(f)) {
+			return true
+		}
+	}
+	return false
+}
+
+// DetectStacks lists the network stacks whose files are present, in the
+// order a new configuration should prefer: netplan first (it renders for
+// NetworkManager or networkd on Ubuntu), wicked before NetworkManager on
+// SUSE, NetworkManager before legacy network-scripts on RHEL, ifupdown
+// before a bare networkd.
+func DetectStacks(root *rootfs.Root, info osinfo.Info) []string {
+	var out []string
+	notLo := func(n string) bool { return n == "ifcfg-lo" || backupName(n) }
+	if anyExists(root, "/usr/sbin/netplan", "/sbin/netplan", "/usr/share/netplan") || anyFile(root, "/etc/netplan/*.yaml", nil) || anyFile(root, "/lib/netplan/*.yaml", nil) {
+		out = append(out, StackNetplan)
+	}
+	if anyExists(root, "/usr/sbin/wicked", "/sbin/wicked") || (info.Family == osinfo.SUSE && anyFile(root, SUSEIfcfgDir+"/ifcfg-*", notLo)) {
+		out = append(out, StackWicked)
+	}
+	if anyExists(root, "/usr/sbin/NetworkManager", "/sbin/NetworkManager", "/etc/NetworkManager/NetworkManager.conf") {
+		out = append(out, StackNetworkManager)
+	}
+	if anyExists(root, "/sbin/ifup", "/usr/sbin/ifup") && root.Exists(InterfacesFile) || anyFile(root, "/etc/network/interfaces", nil) && info.Family != osinfo.RHEL {
+		out = append(out, StackIfupdown)
+	}
+	if anyFile(root, NetworkdDir+"/*.network", nil) || anyExists(root, "/etc/systemd/system/multi-user.target.wants/systemd-networkd.service") {
+		out = append(out, StackNetworkd)
+	}
+	if info.Family != osinfo.SUSE && (anyExists(root, "/etc/rc.d/init.d/network", "/etc/init.d/network") || anyFile(root, IfcfgDir+"/ifcfg-*", notLo)) {
+		out = append(out, StackNetworkScripts)
+	}
+	return out
+}
+
+// nmUsesIfcfg reports whether NetworkManager here keeps profiles as ifcfg
+// files (ifcfg-rh plugin: RHEL/CentOS/EulerOS/openEuler before RHEL 9's
+// switch to keyfiles) rather than keyfiles.
+func nmUsesIfcfg(root *rootfs.Root, info osinfo.Info) bool {
+	if b, err := root.ReadFile("/etc/NetworkManager/NetworkManager.conf"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(l), "="); ok && strings.TrimSpace(k) == "plugins" {
+				return strings.Contains(v, "ifcfg-rh")
+			}
+		}
+	}
+	if anyFile(root, KeyfileDir+"/*", backupName) {
+		return false
+	}
+	if anyFile(root, IfcfgDir+"/ifcfg-*", func(n string) bool { return n == "ifcfg-lo" || backupName(n) }) {
+		return true
+	}
+	return info.Family == osinfo.RHEL && info.ID != "fedora" && info.Major() > 0 && info.Major() < 9
+}
+
+// stackFormats maps stacks to the formats they read: only those count
+// when deciding whether the primary NIC is configured (an ifcfg file on
+// an Ubuntu system configures nothing). No stack known: all count.
+func stackFormats(stacks []string) map[string]bool {
+	m := map[string]bool{}
+	for _, s := range stacks {
+		switch s {
+		case StackNetplan:
+			m[FormatNetplan] = true
+		case StackWicked:
+			m[FormatIfcfgSUSE] = true
+		case StackNetworkManager:
+			m[FormatKeyfile], m[FormatIfcfg] = true, true
+		case StackIfupdown:
+			m[FormatIfupdown] = true
+		case StackNetworkd:
+			m[FormatNetworkd] = true
+		case StackNetworkScripts:
+			m[FormatIfcfg] = true
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// nameUUID is a stable UUID (RFC 4122 version 5 layout) for a profile
+// prepagent creates, so a dry run, the fix and its golden test agree.
+func nameUUID(name string) string {
+	h := sha1.Sum([]byte("prepagent nic-config " + name))
+	h[6] = h[6]&0x0f | 0x50
+	h[8] = h[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+const createdBy = "Written by prepagent (nic-config): DHCP on the NIC an ECS created from this image gets."
+
+// newConfig returns the file fix creates for the primary NIC in stack's
+// format: its path, content and mode.
+func newConfig(root *rootfs.Root, rd reader, stack string, prim Primary, info osinfo.Info) (string, []byte, fs.FileMode, error) {
+	n := prim.Name
+	switch stack {
+	case StackNetplan:
+		return "/etc/netplan/90-prepagent-" + n + ".yaml", []byte("# " + createdBy + "\nnetwork:\n  version: 2\n  ethernets:\n    " + n + ":\n      dhcp4: true\n"), 0o600, nil
+	case StackWicked:
+		return SUSEIfcfgDir + "/ifcfg-" + n, []byte("# " + createdBy + "\nBOOTPROTO='dhcp'\nSTARTMODE='auto'\nDHCLIENT_USE_LAST_LEASE='no'\n"), 0o644, nil
+	case StackNetworkScripts:
+		return ifcfgNew(n), ifcfgNewData(n), 0o644, nil
+	case StackNetworkManager:
+		if nmUsesIfcfg(root, info) {
+			return ifcfgNew(n), ifcfgNewData(n), 0o644, nil
+		}
+		return KeyfileDir + "/" + n + ".nmconnection", []byte(fmt.Sprintf("# %s\n[connection]\nid=%s\nuuid=%s\ntype=ethernet\ninterface-name=%s\nautoconnect=true\n\n[ipv4]\nmethod=auto\n\n[ipv6]\nmethod=auto\n", createdBy, n, nameUUID(n), n)), 0o600, nil
+	case StackIfupdown:
+		stanza := "\n# " + createdBy + "\nauto " + n + "\niface " + n + " inet dhcp\n"
+		old, ok, err := readOpt(rd, InterfacesFile)
+		if err != nil {
+			return "", nil, 0, err
+		}
+		if !ok {
+			return InterfacesFile, []byte("auto lo\niface lo inet loopback\n" + stanza), 0o644, nil
+		}
+		if len(old) > 0 && old[len(old)-1] != '\n' {
+			old = append(old, '\n')
+		}
+		return InterfacesFile, append(append([]byte{}, old...), stanza...), 0o644, nil
+	case StackNetworkd:
+		return NetworkdDir + "/80-prepagent-" + n + ".network", []byte(fmt.Sprintf("# %s\n[Match]\nName=%s\n\n[Network]\nDHCP=yes\n", createdBy, strings.Join(prim.names(), " "))), 0o644, nil
+	}
+	return "", nil, 0, fmt.Errorf("create a configuration for %s: unknown network stack %q", n, stack)
+}
+
+func ifcfgNew(n string) string { return IfcfgDir + "/ifcfg-" + n }
+
+func ifcfgNewData(n string) []byte {
+	return []byte("# " + createdBy + "\nDEVICE=" + n + "\nNAME=" + n + "\nTYPE=Ethernet\nBOOTPROTO=dhcp\nONBOOT=yes\nPERSISTENT_DHCLIENT=yes\n")
+}
+
+func hasStack(stacks []string, s string) bool {
+	for _, x := range stacks {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// NMConfFiles are NetworkManager.conf and its drop-in directories
+// (NetworkManager.conf(5)); the server flavour of RHEL ships
+// /usr/lib/NetworkManager/conf.d/00-server.conf with no-auto-default=*.
+var NMConfFiles = []string{"/usr/lib/NetworkManager/conf.d/*.conf", "/etc/NetworkManager/NetworkManager.conf", "/etc/NetworkManager/conf.d/*.conf"}
+
+// nmAutoDefault reports whether NetworkManager creates its automatic
+// "Wired connection" (DHCP) for an Ethernet NIC without a profile: true
+// unless [main] no-auto-default is "*" (later files win).
+func nmAutoDefault(root *rootfs.Root) (bool, error) {
+	auto := true
+	for _, pat := range NMConfFiles {
+		files, err := regularFiles(root, pat)
+		if err != nil {
+			return false, err
+		}
+		for _, p := range files {
+			data, err := root.ReadFile(p)
+			if err != nil {
+				return false, fmt.Errorf("read %s: %w", p, err)
+			}
+			f, err := parseINI(p, data, "#;")
+			if err != nil {
+				return false, err
+			}
+			if v, ok := f.get("main", "no-auto-default"); ok {
+				auto = !strings.Contains(","+strings.ReplaceAll(v, " ", "")+",", ",*,")
+			}
+		}
+	}
+	return auto, nil
+}

@@ -1,0 +1,427 @@
+//go:build blackbox
+
+package blackbox
+
+// Real-thing tests of the nic-config check (pkg/netcfg):
+//   - the live view read through netlink inside a network namespace the
+//     test creates with the real ip(8), holding a veth pair, a static and a
+//     lifetime-limited ("DHCP") address and a default route;
+//   - the fixed netplan file validated by the real `netplan generate
+//     --root-dir`;
+//   - check / fix / rollback through the prepagent binary on a copy of a
+//     fixture tree, and exit 2 with nothing written on unparsable input.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/prepagent/prepagent/internal/testroot"
+	"github.com/prepagent/prepagent/pkg/netcfg"
+)
+
+var (
+	ncBinOnce sync.Once
+	ncBin     string
+	ncBinErr  error
+)
+
+func ncBinary(t *testing.T) string {
+	t.Helper()
+	ncBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "prepagent-netcfg-")
+		if err != nil {
+			ncBinErr = err
+			return
+		}
+		ncBin = filepath.Join(dir, "prepagent")
+		if out, err := exec.Command("go", "build", "-o", ncBin, "../../cmd/prepagent").CombinedOutput(); err != nil {
+			ncBinErr = errors.New(string(out))
+		}
+	})
+	if ncBinErr != nil {
+		t.Fatalf("build prepagent: %v", ncBinErr)
+	}
+	return ncBin
+}
+
+func ncRun(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(ncBinary(t), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("prepagent %v: %v", args, err)
+	}
+	return code, out.String(), errb.String()
+}
+
+func ncIP(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// TestNetcfgLiveViewInNamespace reads a namespace's links, addresses and
+// default route through a netlink handle on that namespace.
+func TestNetcfgLiveViewInNamespace(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("ip(8) not installed (iproute2, tests/deps.d/netcfg.txt)")
+	}
+	name := fmt.Sprintf("prepagent-nc-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Skipf("network namespaces unavailable here: ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", name, err, out)
+		}
+	})
+	ncIP(t, "-n", name, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
+	ncIP(t, "-n", name, "link", "set", "eth0", "address", "fa:16:3e:00:00:01")
+	ncIP(t, "-n", name, "link", "set", "lo", "up")
+	ncIP(t, "-n", name, "link", "set", "peer0", "up")
+	ncIP(t, "-n", name, "link", "set", "eth0", "up")
+	// A lease as a DHCP client installs it: finite lifetimes, no
+	// "permanent" flag. The peer's address is static.
+	ncIP(t, "-n", name, "addr", "add", "192.0.2.10/24", "dev", "eth0", "valid_lft", "3600", "preferred_lft", "3600")
+	ncIP(t, "-n", name, "addr", "add", "192.0.2.1/24", "dev", "peer0")
+	ncIP(t, "-n", name, "route", "add", "default", "via", "192.0.2.1", "dev", "eth0")
+
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		t.Fatalf("netns.GetFromName(%s): %v", name, err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatalf("netlink.NewHandleAt: %v", err)
+	}
+	defer h.Close()
+
+	var lv *netcfg.Live
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		// No sysfs for this namespace: the driver falls back to the
+		// link type.
+		lv, err = netcfg.ReadLive(h, func(string) string { return "" })
+		if err != nil {
+			t.Fatalf("ReadLive: %v", err)
+		}
+		if up(lv, "eth0") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var eth0 *netcfg.LiveLink
+	for i := range lv.Links {
+		if lv.Links[i].Name == "eth0" {
+			eth0 = &lv.Links[i]
+		}
+	}
+	if eth0 == nil {
+		t.Fatalf("ReadLive() has no eth0: %+v", lv)
+	}
+	if eth0.MAC != "fa:16:3e:00:00:01" || eth0.Driver != "veth" || eth0.OperState != "up" {
+		t.Errorf("eth0 = %+v, want mac fa:16:3e:00:00:01 driver veth up", eth0)
+	}
+	var dyn bool
+	for _, a := range eth0.Addrs {
+		if a.CIDR == "192.0.2.10/24" {
+			dyn = a.Dynamic && a.ValidLft > 0 && a.ValidLft <= 3600
+		}
+	}
+	if !dyn {
+		t.Errorf("eth0 addresses = %+v, want 192.0.2.10/24 dynamic with valid_lft <= 3600", eth0.Addrs)
+	}
+	for _, l := range lv.Links {
+		if l.Name == "peer0" {
+			for _, a := range l.Addrs {
+				if a.CIDR == "192.0.2.1/24" && a.Dynamic {
+					t.Errorf("peer0's static address reported dynamic: %+v", a)
+				}
+			}
+		}
+	}
+	if len(lv.Default) != 1 || lv.Default[0].Dev != "eth0" || lv.Default[0].Via != "192.0.2.1" {
+		t.Errorf("default routes = %+v, want via 192.0.2.1 dev eth0", lv.Default)
+	}
+	if lv.Primary != "eth0" || !lv.PrimaryDHCP || lv.PrimaryVirtio {
+		t.Errorf("primary = %s dhcp=%v virtio=%v, want eth0 dhcp=true virtio=false", lv.Primary, lv.PrimaryDHCP, lv.PrimaryVirtio)
+	}
+}
+
+func up(lv *netcfg.Live, name string) bool {
+	for _, l := range lv.Links {
+		if l.Name == name {
+			return l.OperState == "up"
+		}
+	}
+	return false
+}
+
+type ncReport struct {
+	Checks []struct {
+		ID       string          `json:"id"`
+		Status   string          `json:"status"`
+		Evidence []string        `json:"evidence"`
+		Detail   json.RawMessage `json:"detail"`
+	} `json:"checks"`
+}
+
+func ncStatus(t *testing.T, out string) (string, string) {
+	t.Helper()
+	var rep ncReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("bad JSON report: %v\n%s", err, out)
+	}
+	for _, c := range rep.Checks {
+		if c.ID == netcfg.ID {
+			return c.Status, strings.Join(c.Evidence, "\n")
+		}
+	}
+	t.Fatalf("no %s in report:\n%s", netcfg.ID, out)
+	return "", ""
+}
+
+// TestNetcfgNetplanCLICycle: check fails, fix makes a file the real netplan
+// accepts and renders as DHCP on ens3, a second fix changes nothing, and
+// rollback restores the tree byte for byte.
+func TestNetcfgNetplanCLICycle(t *testing.T) {
+	requireRoot(t)
+	np, err := exec.LookPath("netplan")
+	if err != nil {
+		t.Skip("netplan not installed (netplan.io, tests/deps.d/netcfg.txt)")
+	}
+	root := testroot.Copy(t, "../../pkg/netcfg/testdata/roots/ubuntu2204-subiquity")
+	orig := testroot.Snapshot(t, root)
+
+	code, out, stderr := ncRun(t, "--json", "check", "--root", root, "--only", netcfg.ID)
+	if st, ev := ncStatus(t, out); code != 1 || st != "fail" || !strings.Contains(ev, "match: macaddress") {
+		t.Fatalf("check: exit %d status %s, want 1 fail naming the MAC match\n%s\n%s", code, st, ev, stderr)
+	}
+	code, out, stderr = ncRun(t, "--json", "fix", "--root", root, "--only", netcfg.ID)
+	if st, ev := ncStatus(t, out); code != 0 || st != "warn" {
+		t.Fatalf("fix: exit %d status %s, want 0 warn (the bond stays)\n%s\n%s", code, st, ev, stderr)
+	}
+	gen := exec.Command(np, "generate", "--root-dir", root)
+	if b, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("netplan generate --root-dir: %v\n%s", err, b)
+	} else if len(bytes.TrimSpace(b)) > 0 {
+		t.Logf("netplan generate said: %q", b)
+	}
+	rendered, err := os.ReadFile(filepath.Join(root, "run/systemd/network/10-netplan-ens3.network"))
+	if err != nil {
+		t.Fatalf("netplan rendered no ens3 unit: %v", err)
+	}
+	r := string(rendered)
+	if !strings.Contains(r, "Name=ens3") || !strings.Contains(r, "DHCP=ipv4") || strings.Contains(r, "MACAddress") || strings.Contains(r, "192.168.0.20") {
+		t.Errorf("rendered ens3 unit is not a MAC-free DHCP config:\n%s", r)
+	}
+	if m, _ := filepath.Glob(filepath.Join(root, "run/systemd/network/*.link")); len(m) > 0 {
+		t.Errorf("netplan still renders .link files (set-name by MAC): %v", m)
+	}
+	os.RemoveAll(filepath.Join(root, "run"))
+
+	code, out, _ = ncRun(t, "--json", "fix", "--root", root, "--only", netcfg.ID)
+	var second struct {
+		Changes []json.RawMessage `json:"changes"`
+	}
+	if err := json.Unmarshal([]byte(out), &second); err != nil || code != 0 || len(second.Changes) != 0 {
+		t.Errorf("second fix: exit %d, %d change(s), want 0 and none:\n%s", code, len(second.Changes), out)
+	}
+	if code, out, stderr = ncRun(t, "rollback", "--root", root); code != 0 {
+		t.Fatalf("rollback: exit %d\n%s\n%s", code, out, stderr)
+	}
+	now := testroot.Snapshot(t, root)
+	for k, v := range orig {
+		if now[k] != v {
+			t.Errorf("after rollback %s differs: %s, was %s", k, now[k], v)
+		}
+	}
+	for k := range now {
+		if _, ok := orig[k]; !ok {
+			t.Errorf("after rollback: extra %s", k)
+		}
+	}
+}
+
+// TestNetcfgBadInputExit2: unparsable YAML gives exit 2 naming the file
+// and line; fix writes nothing.
+func TestNetcfgBadInputExit2(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	p := filepath.Join(root, "etc/netplan/50-cloud-init.yaml")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	bad := "network:\n  ethernets:\n    eth0:\n      match:\n        macaddress: fa:16:3e:00:00:01\n     set-name: eth0\n"
+	os.WriteFile(p, []byte(bad), 0o600)
+	before := testroot.Snapshot(t, root)
+	for _, args := range [][]string{{"check"}, {"fix"}, {"fix", "--dry-run"}} {
+		code, out, stderr := ncRun(t, append(args, "--root", root, "--only", netcfg.ID)...)
+		if code != 2 || !strings.Contains(out+stderr, "/etc/netplan/50-cloud-init.yaml:") {
+			t.Errorf("%v: exit %d, want 2 naming the file and line\n%s\n%s", args, code, out, stderr)
+		}
+	}
+	after := testroot.Snapshot(t, root)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s changed on unparsable input", k)
+		}
+	}
+	if got, _ := os.ReadFile(p); string(got) != bad {
+		t.Errorf("netplan file rewritten:\n%s", got)
+	}
+}
+
+// TestNetcfgNetplanShapes: netplan files as cloud-init and hand edits
+// write them (4-space indent, flow style, no Ethernet definition at all)
+// are fixed by the CLI and accepted by the real netplan generate.
+func TestNetcfgNetplanShapes(t *testing.T) {
+	requireRoot(t)
+	np, err := exec.LookPath("netplan")
+	if err != nil {
+		t.Skip("netplan not installed (netplan.io, tests/deps.d/netcfg.txt)")
+	}
+	tests := []struct {
+		name, grub, file, yaml string
+		iface, unit            string // interface the rendered config must name
+	}{
+		{"cloud-init 4-space", `GRUB_CMDLINE_LINUX="console=ttyS0 net.ifnames=0"`, "50-cloud-init.yaml",
+			"# This file is generated from information provided by the datasource.  Changes\n# to it will not persist across an instance reboot.\nnetwork:\n    ethernets:\n        eth0:\n            dhcp4: true\n            match:\n                macaddress: fa:16:3e:11:22:33\n            set-name: eth0\n    version: 2\n",
+			"eth0", "run/systemd/network/10-netplan-eth0.network"},
+		{"flow style static", "", "01-static.yaml",
+			"network: {version: 2, renderer: networkd, ethernets: {ens3: {match: {macaddress: \"fa:16:3e:00:00:09\"}, set-name: ens3, addresses: [10.0.0.5/24], gateway4: 10.0.0.1}}}\n",
+			"ens3", "run/systemd/network/10-netplan-ens3.network"},
+		{"wifi only", "", "01-wifi.yaml",
+			"network:\n  version: 2\n  wifis:\n    wlp2s0:\n      dhcp4: true\n      access-points:\n        office:\n          password: \"correct horse\"\n",
+			"ens3", "run/systemd/network/10-netplan-ens3.network"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			w := func(p, s string, mode os.FileMode) {
+				full := filepath.Join(root, p)
+				os.MkdirAll(filepath.Dir(full), 0o755)
+				if err := os.WriteFile(full, []byte(s), mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w("etc/os-release", "ID=ubuntu\nVERSION_ID=\"24.04\"\nID_LIKE=debian\n", 0o644)
+			w("etc/default/grub", tt.grub+"\n", 0o644)
+			w("etc/netplan/"+tt.file, tt.yaml, 0o600)
+			code, out, stderr := ncRun(t, "fix", "--root", root, "--only", netcfg.ID)
+			if code != 0 {
+				t.Fatalf("fix: exit %d\n%s\n%s", code, out, stderr)
+			}
+			if b, err := exec.Command(np, "generate", "--root-dir", root).CombinedOutput(); err != nil {
+				t.Fatalf("netplan generate --root-dir: %v\n%s", err, b)
+			}
+			unit, err := os.ReadFile(filepath.Join(root, tt.unit))
+			if err != nil {
+				got, _ := filepath.Glob(filepath.Join(root, "run/systemd/network/*"))
+				t.Fatalf("no rendered %s: %v (have %v)", tt.unit, err, got)
+			}
+			if u := string(unit); !strings.Contains(u, "Name="+tt.iface) || !strings.Contains(u, "DHCP=ipv4") || strings.Contains(u, "MACAddress=") || strings.Contains(u, "Address=") {
+				t.Errorf("rendered %s is not a MAC-free DHCP config:\n%s", tt.unit, u)
+			}
+			if m, _ := filepath.Glob(filepath.Join(root, "run/systemd/network/*.link")); len(m) > 0 {
+				t.Errorf("netplan renders .link files (set-name by MAC): %v", m)
+			}
+		})
+	}
+}
+
+// TestNetcfgIfcfgGoldensSourceInBash: initscripts and wicked source ifcfg
+// files with the shell, so every fixed ifcfg must be valid shell that
+// yields DHCP and no MAC or static address.
+func TestNetcfgIfcfgGoldensSourceInBash(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	files, _ := filepath.Glob("../../pkg/netcfg/testdata/golden/*/etc/sysconfig/network*/ifcfg-*")
+	n := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "ifcfg-lo") || strings.Contains(f, "bond") || strings.HasSuffix(f, ".bak") {
+			continue
+		}
+		n++
+		out, err := exec.Command(bash, "-c", `set -eu; . "$1"; echo "${BOOTPROTO-}|${ONBOOT-yes}|${STARTMODE-auto}|${HWADDR-}${MACADDR-}${LLADDR-}|${IPADDR-}${GATEWAY-}${PREFIX-}"`, "bash", f).CombinedOutput()
+		if err != nil {
+			t.Errorf("bash cannot source %s: %v\n%s", f, err, out)
+			continue
+		}
+		if got := strings.TrimSpace(string(out)); got != "dhcp|yes|auto||" {
+			t.Errorf("%s sourced = %q, want dhcp|yes|auto|| (BOOTPROTO|ONBOOT|STARTMODE|MAC|static)", f, got)
+		}
+	}
+	if n < 3 {
+		t.Errorf("only %d ifcfg goldens found", n)
+	}
+}
+
+// TestNetcfgCLIAllFixtures: for every fixture tree, the binary's check
+// says not ready, fix makes nic-config pass or warn, and rollback restores
+// the tree byte for byte (modes and owners included).
+func TestNetcfgCLIAllFixtures(t *testing.T) {
+	requireRoot(t)
+	roots, _ := filepath.Glob("../../pkg/netcfg/testdata/roots/*")
+	if len(roots) < 6 {
+		t.Fatalf("only %d fixture roots", len(roots))
+	}
+	for _, src := range roots {
+		t.Run(filepath.Base(src), func(t *testing.T) {
+			root := testroot.Copy(t, src)
+			keyfiles, _ := filepath.Glob(filepath.Join(root, "etc/NetworkManager/system-connections/*"))
+			for _, k := range keyfiles {
+				os.Chmod(k, 0o600) // as NetworkManager requires; git keeps 0644
+			}
+			orig := testroot.Snapshot(t, root)
+			code, out, stderr := ncRun(t, "--json", "check", "--root", root, "--only", netcfg.ID)
+			if st, ev := ncStatus(t, out); code != 1 || st != "fail" {
+				t.Fatalf("check: exit %d status %s, want 1 fail\n%s\n%s", code, st, ev, stderr)
+			}
+			code, out, stderr = ncRun(t, "--json", "fix", "--root", root, "--only", netcfg.ID)
+			if st, ev := ncStatus(t, out); code != 0 || (st != "fixed" && st != "warn") {
+				t.Fatalf("fix: exit %d status %s, want 0 fixed/warn\n%s\n%s", code, st, ev, stderr)
+			}
+			for _, k := range keyfiles {
+				if fi, err := os.Stat(k); err == nil && fi.Mode().Perm() != 0o600 {
+					t.Errorf("%s mode %v after fix, want 0600", k, fi.Mode().Perm())
+				}
+			}
+			if code, out, stderr = ncRun(t, "rollback", "--root", root); code != 0 {
+				t.Fatalf("rollback: exit %d\n%s\n%s", code, out, stderr)
+			}
+			now := testroot.Snapshot(t, root)
+			for k, v := range orig {
+				if now[k] != v {
+					t.Errorf("after rollback %s: %s, was %s", k, now[k], v)
+				}
+			}
+			for k := range now {
+				if _, ok := orig[k]; !ok {
+					t.Errorf("after rollback: extra %s", k)
+				}
+			}
+		})
+	}
+}
