@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/prepagent/prepagent/pkg/exitcode"
+	"github.com/prepagent/prepagent/pkg/report"
+	"github.com/prepagent/prepagent/pkg/verdict"
+)
+
+type waitArgs struct {
+	serialLog, listen, socket string
+	noFollow, fromEnd         bool
+	timeout, settle           time.Duration
+	runID, token, hmacKey     string
+}
+
+func newWaitCmd(g *globalFlags) *cobra.Command {
+	a := &waitArgs{}
+	cmd := &cobra.Command{
+		Use:   "wait",
+		Short: "Host side: wait for a guest's verdict on a serial log, HTTP callback or virtio-serial socket",
+		Long: `wait reads the verdict a guest's "prepagent run" sends, verifies the report
+against the digest of its verdict line and prints it (--json: the raw JSON
+report). Sources (several may be given; the first verdict wins):
+
+  --serial-log FILE   a console log, followed as it grows (like tail -f);
+                      "-" reads stdin; --no-follow stops at its end;
+                      --from-end skips what the log already holds
+  --listen ADDR       an HTTP receiver for the callback (checks --token and
+                      --hmac-key; acts once per run ID)
+  --socket PATH       the unix socket backing a virtio-serial port
+                      (qemu -chardev socket,path=PATH,server=on)
+
+Console noise, split lines and earlier runs are ignored (--run ID selects
+one run; default the latest). Exit codes: 0 READY, 1 NOT READY, 2 error
+(including a report that is truncated, corrupt or fails its digest),
+3 timeout.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return waitVerdict(cmd, g, a)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&a.serialLog, "serial-log", "", `serial console log file to follow ("-": stdin)`)
+	f.BoolVar(&a.noFollow, "no-follow", false, "read the serial log to its end instead of following it")
+	f.BoolVar(&a.fromEnd, "from-end", false, "follow the serial log from its current end: ignore what it already holds (earlier boots)")
+	f.StringVar(&a.listen, "listen", "", "listen for the HTTP callback on ADDR (host:port)")
+	f.StringVar(&a.socket, "socket", "", "unix socket backing a virtio-serial port")
+	f.DurationVar(&a.timeout, "timeout", 30*time.Minute, "give up after this long (exit 3); 0 waits forever")
+	f.DurationVar(&a.settle, "settle", 3*time.Second, "after a run's last line, wait this long for a clean copy of a corrupt report")
+	f.StringVar(&a.runID, "run", "", "wait for this run ID (default: the latest run seen)")
+	f.StringVar(&a.token, "token", os.Getenv("PREPAGENT_CALLBACK_TOKEN"), "bearer token the callback must carry (default $PREPAGENT_CALLBACK_TOKEN)")
+	f.StringVar(&a.hmacKey, "hmac-key", os.Getenv("PREPAGENT_CALLBACK_HMAC_KEY"), "HMAC-SHA256 key the callback must be signed with (default $PREPAGENT_CALLBACK_HMAC_KEY)")
+	return cmd
+}
+
+// source is one place a verdict may come from.
+type source func(ctx context.Context) (*verdict.Verdict, error)
+
+func waitVerdict(cmd *cobra.Command, g *globalFlags, a *waitArgs) error {
+	ctx := cmd.Context()
+	if a.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.timeout)
+		defer cancel()
+	}
+	errOut := cmd.ErrOrStderr()
+	opts := verdict.Options{RunID: a.runID, Settle: a.settle}
+	var sources []source
+	if a.serialLog != "" {
+		sources = append(sources, func(ctx context.Context) (*verdict.Verdict, error) {
+			var r io.ReadCloser
+			switch {
+			case a.serialLog == "-":
+				r = io.NopCloser(cmd.InOrStdin())
+			case a.fromEnd:
+				r = verdict.FollowFromEnd(ctx, a.serialLog, 0)
+			case a.noFollow:
+				f, err := os.Open(a.serialLog)
+				if err != nil {
+					return nil, err
+				}
+				r = f
+			default:
+				r = verdict.Follow(ctx, a.serialLog, 0)
+			}
+			defer r.Close()
+			return verdict.Scan(ctx, r, opts)
+		})
+	}
+	if a.listen != "" {
+		ln, err := net.Listen("tcp", a.listen)
+		if err != nil {
+			return withCode(exitcode.Error, fmt.Errorf("listen: %w", err))
+		}
+		if a.token == "" && a.hmacKey == "" {
+			fmt.Fprintln(errOut, "prepagent: warning: no --token or --hmac-key: any POST is accepted")
+		}
+		fmt.Fprintf(errOut, "prepagent: listening for the callback on http://%s/\n", ln.Addr())
+		rc := &verdict.Receiver{Token: a.token, Key: []byte(a.hmacKey), Log: func(format string, args ...any) {
+			fmt.Fprintf(errOut, "prepagent: "+format+"\n", args...)
+		}}
+		srv := &http.Server{Handler: rc, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln) //nolint:errcheck // ends with Close below
+		defer srv.Close()
+		sources = append(sources, func(ctx context.Context) (*verdict.Verdict, error) {
+			return rc.Wait(ctx, a.runID)
+		})
+	}
+	if a.socket != "" {
+		sources = append(sources, func(ctx context.Context) (*verdict.Verdict, error) {
+			r := &redialer{ctx: ctx, path: a.socket}
+			defer r.Close()
+			return verdict.Scan(ctx, r, opts)
+		})
+	}
+	if len(sources) == 0 {
+		return withCode(exitcode.Error, errors.New("wait: give --serial-log, --listen or --socket"))
+	}
+	v, err := firstVerdict(ctx, sources)
+	if err != nil {
+		if errors.Is(err, verdict.ErrNoVerdict) && errors.Is(err, context.DeadlineExceeded) {
+			return withCode(exitcode.Timeout, fmt.Errorf("timeout after %v: %w", a.timeout, err))
+		}
+		return withCode(exitcode.Error, err)
+	}
+	if err := printVerdict(cmd, g, v); err != nil {
+		return withCode(exitcode.Error, err)
+	}
+	if !v.Ready {
+		return withCode(exitcode.NotReady, nil)
+	}
+	return nil
+}
+
+// firstVerdict runs the sources together; the first verdict wins. When
+// all fail, a rejected report is the most telling error.
+func firstVerdict(ctx context.Context, sources []source) (*verdict.Verdict, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type res struct {
+		v   *verdict.Verdict
+		err error
+	}
+	ch := make(chan res, len(sources))
+	for _, s := range sources {
+		go func() {
+			v, err := s(ctx)
+			ch <- res{v, err}
+		}()
+	}
+	var errs []error
+	for range sources {
+		r := <-ch
+		if r.err == nil {
+			return r.v, nil
+		}
+		errs = append(errs, r.err)
+	}
+	for _, err := range errs {
+		var re *verdict.ReportError
+		if errors.As(err, &re) {
+			return nil, err
+		}
+	}
+	for _, err := range errs {
+		if !errors.Is(err, verdict.ErrNoVerdict) {
+			return nil, err
+		}
+	}
+	return nil, errs[0]
+}
+
+func printVerdict(cmd *cobra.Command, g *globalFlags, v *verdict.Verdict) error {
+	out := cmd.OutOrStdout()
+	if g.json {
+		_, err := out.Write(v.Report)
+		return err
+	}
+	fmt.Fprintf(out, "%s  (report verified: sha256 matches)\n\n", v.Line())
+	var rep report.Report
+	if err := json.Unmarshal(v.Report, &rep); err != nil || rep.Schema != report.Schema {
+		_, err := out.Write(v.Report)
+		return err
+	}
+	rep.WriteHuman(out, g.verbose > 0)
+	return nil
+}
+
+// redialer reads a unix socket, connecting (again) whenever it is not
+// connected: qemu may create the socket after wait starts, and a guest
+// reboot does not end the wait.
+type redialer struct {
+	ctx  context.Context
+	path string
+	c    net.Conn
+}
+
+func (r *redialer) Read(p []byte) (int, error) {
+	for {
+		if r.c == nil {
+			var d net.Dialer
+			c, err := d.DialContext(r.ctx, "unix", r.path)
+			if err != nil {
+				if r.ctx.Err() != nil {
+					return 0, r.ctx.Err()
+				}
+				select {
+				case <-r.ctx.Done():
+					return 0, r.ctx.Err()
+				case <-time.After(200 * time.Millisecond):
+				}
+				continue
+			}
+			r.c = c
+			go func() { <-r.ctx.Done(); c.Close() }()
+		}
+		n, err := r.c.Read(p)
+		if n > 0 {
+			return n, nil
+		}
+		if r.ctx.Err() != nil {
+			return 0, r.ctx.Err()
+		}
+		if err != nil {
+			r.c.Close()
+			r.c = nil
+		}
+	}
+}
+
+func (r *redialer) Close() error {
+	if r.c != nil {
+		return r.c.Close()
+	}
+	return nil
+}

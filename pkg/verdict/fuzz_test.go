@@ -1,0 +1,29 @@
+package verdict
+
+import (
+	"bytes"
+	"testing"
+)
+
+// FuzzDecoder feeds arbitrary console output in two pieces: the decoder
+// must not panic, and whatever it accepts must verify.
+func FuzzDecoder(f *testing.F) {
+	rep := []byte(`{"run_id":"f1","ready":true}`)
+	lines, _ := Lines(rep, "f1", true, nil)
+	var b bytes.Buffer
+	_ = WriteLines(&b, lines)
+	f.Add(b.Bytes(), 10)
+	f.Add([]byte("PREPAGENT-REPORT run=x 1/1 AAAA\nPREPAGENT-READY run=x sha256=00\n"), 3)
+	f.Fuzz(func(t *testing.T, in []byte, cut int) {
+		d := NewDecoder(Options{})
+		if cut < 0 || cut > len(in) {
+			cut = len(in) / 2
+		}
+		d.Feed(in[:cut])
+		d.Feed(in[cut:])
+		v, err := d.End()
+		if err == nil && Digest(v.Report) != v.SHA256 {
+			t.Fatalf("accepted a report whose digest does not match")
+		}
+	})
+}
