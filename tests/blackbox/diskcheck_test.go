@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -26,31 +25,6 @@ import (
 // Loop devices have no serial: the tests assert that explicitly (serial
 // "", serial_source "none: loop devices have no serial", root-disk warn,
 // and fail with --expect-volume).
-
-var (
-	dcBinOnce sync.Once
-	dcBin     string
-	dcBinErr  error
-)
-
-func dcBinary(t *testing.T) string {
-	t.Helper()
-	dcBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "prepagent-diskcheck-")
-		if err != nil {
-			dcBinErr = err
-			return
-		}
-		dcBin = filepath.Join(dir, "prepagent")
-		if out, err := exec.Command("go", "build", "-o", dcBin, "../../cmd/prepagent").CombinedOutput(); err != nil {
-			dcBinErr = errors.New(string(out))
-		}
-	})
-	if dcBinErr != nil {
-		t.Fatalf("build prepagent: %v", dcBinErr)
-	}
-	return dcBin
-}
 
 func dcRequire(t *testing.T, tools ...string) {
 	t.Helper()
@@ -210,7 +184,7 @@ type dcRootDetail struct {
 
 func dcRun(t *testing.T, args ...string) dcReport {
 	t.Helper()
-	cmd := exec.Command(dcBinary(t), append(args, "--json")...)
+	cmd := exec.Command(prepagentBinary(t), append(args, "--json")...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -463,7 +437,7 @@ func TestDiskcheckFstabFixRollback(t *testing.T) {
 	if st, _, _, _ := rep2.check(t, "fstab"); st != "pass" || len(rep2.Changes) != 0 {
 		t.Errorf("second fix = %s with %d changes, want pass with none", st, len(rep2.Changes))
 	}
-	dcSh(t, dcBinary(t), "rollback", "--root", mnt, rep.RunID)
+	dcSh(t, prepagentBinary(t), "rollback", "--root", mnt, rep.RunID)
 	if back, _ := os.ReadFile(filepath.Join(mnt, "etc/fstab")); string(back) != fstab {
 		t.Errorf("after rollback fstab = %q, want %q", back, fstab)
 	}

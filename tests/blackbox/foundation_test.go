@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -21,34 +20,6 @@ import (
 	"github.com/prepagent/prepagent/internal/testroot"
 )
 
-var (
-	faultBinOnce sync.Once
-	faultBin     string
-	faultBinErr  error
-)
-
-// faultinjectBinary builds prepagent with the faultinject tag: with
-// PREPAGENT_FAULT_AT=N it SIGKILLs itself at the Nth journal step.
-func faultinjectBinary(t *testing.T) string {
-	t.Helper()
-	faultBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "prepagent-fault-")
-		if err != nil {
-			faultBinErr = err
-			return
-		}
-		faultBin = filepath.Join(dir, "prepagent")
-		out, err := exec.Command("go", "build", "-tags", "faultinject", "-o", faultBin, "../../cmd/prepagent").CombinedOutput()
-		if err != nil {
-			faultBinErr = errors.New(string(out))
-		}
-	})
-	if faultBinErr != nil {
-		t.Fatalf("build faultinject binary: %v", faultBinErr)
-	}
-	return faultBin
-}
-
 const centos7Tree = "../../pkg/udevrules/testdata/roots/centos7"
 
 // TestKillAtEveryJournalStep kills a multi-file fix with SIGKILL at each
@@ -56,7 +27,7 @@ const centos7Tree = "../../pkg/udevrules/testdata/roots/centos7"
 // either old or new, never partial, and rollback restores the original
 // tree byte for byte.
 func TestKillAtEveryJournalStep(t *testing.T) {
-	bin := faultinjectBinary(t)
+	bin := buildBinary(t, "faultinject")
 	origDir := testroot.Copy(t, centos7Tree)
 	orig := testroot.Snapshot(t, origDir)
 	fixedDir := testroot.Copy(t, centos7Tree)
@@ -107,18 +78,11 @@ func TestKillAtEveryJournalStep(t *testing.T) {
 	t.Logf("killed the fix at %d distinct journal steps", killed)
 }
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (bind mounts); make test runs as root")
-	}
-}
-
 // TestReadOnlyRoot: a root mounted read-only makes fix exit 2 with the
 // path in the message, and nothing changes.
 func TestReadOnlyRoot(t *testing.T) {
 	requireRoot(t)
-	bin := faultinjectBinary(t)
+	bin := buildBinary(t, "faultinject")
 	dir := testroot.Copy(t, centos7Tree)
 	before := testroot.Snapshot(t, dir)
 	if out, err := exec.Command("mount", "--bind", dir, dir).CombinedOutput(); err != nil {
@@ -146,7 +110,7 @@ func TestReadOnlyRoot(t *testing.T) {
 // (absolute and ..) where prepagent reads and writes, and proves nothing
 // outside is read or changed.
 func TestHostileSymlinksUnderRoot(t *testing.T) {
-	bin := faultinjectBinary(t)
+	bin := buildBinary(t, "faultinject")
 	base := t.TempDir()
 	outside := filepath.Join(base, "outside")
 	if err := os.MkdirAll(outside+"/rules.d", 0o755); err != nil {
@@ -166,10 +130,10 @@ func TestHostileSymlinksUnderRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	links := map[string]string{
-		"etc/udev/rules.d/72-abs.rules":    outside + "/rules.d/70-persistent-net.rules",
-		"etc/udev/rules.d/73-dotdot.rules": "../../../../outside/rules.d/70-persistent-net.rules",
+		"etc/udev/rules.d/72-abs.rules":                        outside + "/rules.d/70-persistent-net.rules",
+		"etc/udev/rules.d/73-dotdot.rules":                     "../../../../outside/rules.d/70-persistent-net.rules",
 		"lib/udev/rules.d/75-persistent-net-generator.rules.d": outside,
-		"var/lib/prepagent":                outside, // backups and report must not land outside
+		"var/lib/prepagent":                                    outside, // backups and report must not land outside
 	}
 	for p, target := range links {
 		full := filepath.Join(dir, p)

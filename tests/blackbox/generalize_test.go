@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -25,47 +24,13 @@ import (
 	"github.com/prepagent/prepagent/internal/testroot"
 )
 
-var (
-	genBinOnce sync.Once
-	genBin     string
-	genBinErr  error
-)
-
-// genBinary builds the prepagent command once for this file's tests.
-func genBinary(t *testing.T) string {
-	t.Helper()
-	genBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "prepagent-gen-")
-		if err != nil {
-			genBinErr = err
-			return
-		}
-		genBin = filepath.Join(dir, "prepagent")
-		out, err := exec.Command("go", "build", "-o", genBin, "../../cmd/prepagent").CombinedOutput()
-		if err != nil {
-			genBinErr = errors.New(string(out))
-		}
-	})
-	if genBinErr != nil {
-		t.Fatalf("build prepagent: %v", genBinErr)
-	}
-	return genBin
-}
-
-func genCache() string {
-	if c := os.Getenv("PREPAGENT_CACHE"); c != "" {
-		return c
-	}
-	return "/var/cache/prepagent-test"
-}
-
 // genFixture returns a fixture root or skips.
 func genFixture(t *testing.T, name string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (overlay mounts, chroot)")
 	}
-	dir := filepath.Join(genCache(), name, "root")
+	dir := filepath.Join(fixtureCache(), name, "root")
 	if _, err := os.Stat(filepath.Join(dir, "etc/os-release")); err != nil {
 		t.Skipf("fixture %s missing: run bash tests/fixtures/%s.sh", dir, name)
 	}
@@ -209,7 +174,7 @@ type genReport struct {
 // are verdicts, anything else fails the test.
 func genRun(t *testing.T, args ...string) (genReport, string) {
 	t.Helper()
-	cmd := exec.Command(genBinary(t), append([]string{"--json"}, args...)...)
+	cmd := exec.Command(prepagentBinary(t), append([]string{"--json"}, args...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -407,7 +372,7 @@ func TestGeneralizeFixMatchesCloudInitCleanAndRollsBack(t *testing.T) {
 		t.Errorf("second fix changed %d paths, first: %+v", len(rep2.Changes), rep2.Changes[0])
 	}
 
-	if out, err := exec.Command(genBinary(t), "rollback", "--root", root).CombinedOutput(); err != nil {
+	if out, err := exec.Command(prepagentBinary(t), "rollback", "--root", root).CombinedOutput(); err != nil {
 		t.Fatalf("rollback: %v\n%s", err, out)
 	}
 	if d := cmp.Diff(before, testroot.Snapshot(t, root)); d != "" {
@@ -433,7 +398,7 @@ func TestGeneralizeFinalDeletesBackups(t *testing.T) {
 	if !strings.Contains(out, "rollback is no longer possible") {
 		t.Errorf("report does not say rollback is impossible")
 	}
-	if o, err := exec.Command(genBinary(t), "rollback", "--root", root).CombinedOutput(); err == nil {
+	if o, err := exec.Command(prepagentBinary(t), "rollback", "--root", root).CombinedOutput(); err == nil {
 		t.Errorf("rollback after --final succeeded:\n%s", o)
 	}
 }

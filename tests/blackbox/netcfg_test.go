@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,34 +30,9 @@ import (
 	"github.com/prepagent/prepagent/pkg/netcfg"
 )
 
-var (
-	ncBinOnce sync.Once
-	ncBin     string
-	ncBinErr  error
-)
-
-func ncBinary(t *testing.T) string {
-	t.Helper()
-	ncBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "prepagent-netcfg-")
-		if err != nil {
-			ncBinErr = err
-			return
-		}
-		ncBin = filepath.Join(dir, "prepagent")
-		if out, err := exec.Command("go", "build", "-o", ncBin, "../../cmd/prepagent").CombinedOutput(); err != nil {
-			ncBinErr = errors.New(string(out))
-		}
-	})
-	if ncBinErr != nil {
-		t.Fatalf("build prepagent: %v", ncBinErr)
-	}
-	return ncBin
-}
-
 func ncRun(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(ncBinary(t), args...)
+	cmd := exec.Command(prepagentBinary(t), args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

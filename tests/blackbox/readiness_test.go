@@ -5,7 +5,6 @@ package blackbox
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,33 +20,6 @@ import (
 	"github.com/prepagent/prepagent/internal/testroot"
 	"github.com/prepagent/prepagent/pkg/verdict"
 )
-
-var (
-	readyBinOnce sync.Once
-	readyBin     string
-	readyBinErr  error
-)
-
-// readinessBinary builds the real prepagent once for these tests.
-func readinessBinary(t *testing.T) string {
-	t.Helper()
-	readyBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "prepagent-readiness-")
-		if err != nil {
-			readyBinErr = err
-			return
-		}
-		readyBin = filepath.Join(dir, "prepagent")
-		out, err := exec.Command("go", "build", "-o", readyBin, "../../cmd/prepagent").CombinedOutput()
-		if err != nil {
-			readyBinErr = errors.New(string(out))
-		}
-	})
-	if readyBinErr != nil {
-		t.Fatalf("build prepagent: %v", readyBinErr)
-	}
-	return readyBin
-}
 
 // proc is a started prepagent process.
 type proc struct {
@@ -60,7 +31,7 @@ type proc struct {
 
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(readinessBinary(t), args...), done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(prepagentBinary(t), args...), done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	p.cmd.Env = append(os.Environ(), env...)
 	if err := p.cmd.Start(); err != nil {

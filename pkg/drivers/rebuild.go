@@ -1,0 +1,80 @@
+package drivers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/prepagent/prepagent/pkg/check"
+	"github.com/prepagent/prepagent/pkg/chroot"
+	"github.com/prepagent/prepagent/pkg/command"
+	"github.com/prepagent/prepagent/pkg/journal"
+	"github.com/prepagent/prepagent/pkg/osinfo"
+	"github.com/prepagent/prepagent/pkg/rootfs"
+)
+
+// Rebuilder is one initramfs generator: how to make it include modules
+// for good (a config file, so kernel updates keep them) and how to
+// regenerate one image.
+type Rebuilder interface {
+	// Name is the tool family: "dracut", "initramfs-tools", "mkinitrd".
+	Name() string
+	// Applies tells from the OS identity and the files present whether
+	// this generator builds the root's images.
+	Applies(info osinfo.Info, root *rootfs.Root) bool
+	// DefaultImage is where the generator puts a kernel's image when the
+	// kernel has none yet.
+	DefaultImage(info osinfo.Info, kver string) string
+	// Configure records mods in the generator's configuration through
+	// the journal; writing the same list twice changes nothing.
+	Configure(ed *journal.Editor, info osinfo.Info, mods []string) error
+	// Command is the argv that regenerates image for kernel k (exists
+	// tells whether image is there already).
+	Command(k Kernel, image string, exists bool) []string
+	// StateFiles are files the generator rewrites beside the image, which
+	// rollback must restore with it.
+	StateFiles(kver string) []string
+}
+
+// Rebuilders are tried in order; the first that Applies wins.
+// initramfs-tools comes before dracut because Ubuntu may carry dracut-core
+// beside the initramfs-tools that actually builds its images (Debian's
+// full dracut package conflicts with initramfs-tools).
+var Rebuilders = []Rebuilder{InitramfsTools{}, Dracut{}, Mkinitrd{}}
+
+// Choose returns the generator of root, or nil when none is known: the
+// check then says "unsupported" rather than guess.
+func Choose(info osinfo.Info, root *rootfs.Root) Rebuilder {
+	for _, r := range Rebuilders {
+		if r.Applies(info, root) {
+			return r
+		}
+	}
+	return nil
+}
+
+func anyExists(root *rootfs.Root, paths []string) bool {
+	for _, p := range paths {
+		if root.Exists(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// runTool runs argv in the prepared OS: directly on the host, or chrooted
+// into the root with /proc, /sys and /dev bound in (unmounted again on
+// every path).
+func runTool(ctx context.Context, env *check.Env, m chroot.Mounter, argv []string) error {
+	if env.Root.IsHost() {
+		_, err := env.Cmd.Run(ctx, command.Cmd{Argv: argv})
+		return err
+	}
+	dir := env.Root.Dir()
+	return chroot.With(dir, m, func() error {
+		_, err := env.Cmd.Run(ctx, command.Cmd{Argv: chroot.Argv(dir, argv...), Env: chroot.Env})
+		if err != nil {
+			return fmt.Errorf("in %s: %w", dir, err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,11 @@
+#!/bin/bash
+# Fixture roots for the initramfs-drivers blackbox tests (cached: a rerun
+# takes seconds). Built from copies of the shared Debian root: an
+# initramfs-tools image without virtio/Xen drivers, one carrying a
+# MAC-pinning udev rule, and a dracut-built image without network drivers.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash tests/fixtures/drivers-debian.sh
+bash tests/fixtures/drivers-dracut.sh
+# Short fuzz pass over the boot-config, modules.dep and modprobe.d parsers.
+go test -run '^$' -fuzz FuzzParsers -fuzztime 15s ./pkg/drivers
