@@ -37,6 +37,9 @@ Exit codes: 0 ready, 1 not ready, 2 could not run, 3 timeout (wait).`,
 		newFixCmd(g),
 		newRollbackCmd(g),
 		newVersionCmd(g),
+		newGenDocsCmd(func() *cobra.Command { return newRootCmd(stdin, stdout, stderr) }),
+		newInitramfsCmd(g),
+		newRunCmd(g), newWaitCmd(g),
 	)
 	return root
 }

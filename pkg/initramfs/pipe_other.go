@@ -1,0 +1,7 @@
+//go:build !linux
+
+package initramfs
+
+import "io"
+
+func growPipe(io.Reader) {}

@@ -1,0 +1,124 @@
+#!/bin/bash
+# Benchmark of the initramfs reader (pkg/initramfs) on real Debian 12
+# images, one per compression, all made from the same cpio (fixture
+# tests/fixtures/initramfs-synthetic.sh):
+#
+#   floor        the C decompressor to /dev/null, after skipping the early
+#                cpio archives (what no reader can beat)
+#   prepagent    `prepagent initramfs IMG` (driver verdict; may stop early)
+#   --list       `prepagent initramfs --list IMG` (reads every member)
+#   go           `--list --decoders go` (pure-Go decoders only)
+#   ext          `--list --decoders external` (C decompressor through a pipe)
+#   lsinitramfs  initramfs-tools-core
+#   lsinitrd     dracut-core
+#
+# Times are the best of BENCH_RUNS (default 3) interleaved wall-clock runs; ratios are
+# to the floor; RSS is the peak resident set of the run (GNU time %M: the
+# largest process of the run, so a piped C decompressor's own RSS counts
+# when it is the larger). Not a test: nothing fails on a slow machine.
+#
+# Usage: scripts/bench.sh [IMAGE...]   (default: the fixture's real images)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${PREPAGENT_CACHE:=/var/cache/prepagent-test}"
+RUNS=${BENCH_RUNS:-3}
+
+need=()
+for t in lsinitramfs lsinitrd /usr/bin/time zstd xz lz4 bzip2 lzop gzip python3; do
+	command -v "$t" >/dev/null || need+=("$t")
+done
+if ((${#need[@]})); then
+	echo "bench: missing ${need[*]} (apt-get install initramfs-tools-core dracut-core time zstd xz-utils lz4 bzip2 lzop)" >&2
+	exit 2
+fi
+
+bash tests/fixtures/initramfs-synthetic.sh
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go build -o "$tmp/prepagent" ./cmd/prepagent
+P=$tmp/prepagent
+
+if (($#)); then
+	images=("$@")
+else
+	R=$PREPAGENT_CACHE/initramfs-synthetic/real
+	images=("$R"/debian12-zstd.img "$R"/debian12-early-zstd.img "$R"/debian12-gzip.img
+		"$R"/debian12-xz.img "$R"/debian12-bzip2.img "$R"/debian12-lz4.img "$R"/debian12-lzo.img)
+fi
+
+# early_end IMG: offset where the early (uncompressed) cpio archives end,
+# as unmkinitramfs computes it; then the compression's tool.
+early_end() {
+	python3 - "$1" <<'EOF'
+import sys
+d = open(sys.argv[1], "rb").read(1 << 20)
+off = 0
+while d[off:off + 6] in (b"070701", b"070702"):
+    while True:
+        h = d[off:off + 110]
+        name = int(h[94:102], 16)
+        size = int(h[54:62], 16)
+        nm = d[off + 110:off + 110 + name - 1]
+        off = (off + 110 + name + 3) & ~3
+        off = (off + size + 3) & ~3
+        if nm == b"TRAILER!!!":
+            break
+    while off < len(d) and d[off] == 0:
+        off += 1
+m = d[off:off + 6]
+tools = [(b"\x28\xb5\x2f\xfd", "zstd -dcq"), (b"\x1f\x8b", "gzip -dc"), (b"\xfd7zXZ", "xz -dc"),
+         (b"BZh", "bzip2 -dc"), (b"\x02\x21\x4c\x18", "lz4 -dc"), (b"\x89LZO", "lzop -dc"),
+         (b"\x5d\x00\x00", "xz --format=lzma -dc")]
+tool = next((t for mg, t in tools if m.startswith(mg)), "cat")
+print(off, tool)
+EOF
+}
+
+# once CMD...: wall time and peak RSS (KiB) of one run.
+once() {
+	/usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >/dev/null 2>"$tmp/stderr" || true
+	cat "$tmp/time"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2fx", a/b; else print "-" }'; }
+
+printf '%s\n' "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), runs $RUNS (best)"
+printf '%-24s %7s | %-15s %-15s %-15s %-15s | %-15s %-15s | %s\n' image floor prepagent "--list" "go" "ext" lsinitramfs lsinitrd "RSS MiB (prepagent/--list/go/ext)"
+declare -A T M
+for img in "${images[@]}"; do
+	read -r off tool < <(early_end "$img")
+	# The floor reads the compressed stream from its file offset, as the
+	# kernel would (tail -c only when there is an early archive to skip).
+	if ((off == 0)); then
+		floor_cmd=(bash -c "$tool <'$img' >/dev/null")
+	else
+		floor_cmd=(bash -c "tail -c +$((off + 1)) '$img' | $tool >/dev/null")
+	fi
+	T=() M=()
+	# Runs are interleaved (every command once, then again) so that a load
+	# change on a shared machine hits all columns alike; best of RUNS.
+	for ((i = 0; i < RUNS; i++)); do
+		for k in floor prep list go ext lsi lsd; do
+			case $k in
+			floor) cmd=("${floor_cmd[@]}") ;;
+			prep) cmd=("$P" initramfs "$img") ;;
+			list) cmd=("$P" initramfs --list "$img") ;;
+			go) cmd=("$P" initramfs --list --decoders go "$img") ;;
+			ext) cmd=("$P" initramfs --list --decoders external "$img") ;;
+			lsi) cmd=(lsinitramfs "$img") ;;
+			lsd) cmd=(lsinitrd "$img") ;;
+			esac
+			read -r t m < <(once "${cmd[@]}")
+			if [[ -z "${T[$k]:-}" ]] || awk -v a="$t" -v b="${T[$k]}" 'BEGIN{exit !(a<b)}'; then
+				T[$k]=$t M[$k]=$m
+			fi
+		done
+	done
+	floor=${T[floor]}
+	printf '%-24s %6.2fs | %5.2fs %-8s %5.2fs %-8s %5.2fs %-8s %5.2fs %-8s | %5.2fs %-8s %5.2fs %-8s | %d/%d/%d/%d\n' \
+		"$(basename "$img")" "$floor" \
+		"${T[prep]}" "$(ratio "${T[prep]}" "$floor")" "${T[list]}" "$(ratio "${T[list]}" "$floor")" \
+		"${T[go]}" "$(ratio "${T[go]}" "$floor")" "${T[ext]}" "$(ratio "${T[ext]}" "$floor")" \
+		"${T[lsi]}" "$(ratio "${T[lsi]}" "$floor")" "${T[lsd]}" "$(ratio "${T[lsd]}" "$floor")" \
+		$((M[prep] / 1024)) $((M[list] / 1024)) $((M[go] / 1024)) $((M[ext] / 1024))
+done

@@ -1,0 +1,464 @@
+#!/bin/bash
+# End-to-end proof under qemu (issue 10): a Debian 12 guest that cannot boot
+# on virtio is repaired by prepagent running inside it, then boots on
+# virtio-blk + virtio-net and gets its address by DHCP.
+#
+# Stages (each timed, summarised at the end):
+#   build     fresh CGO_ENABLED=0 prepagent; cached guest disk
+#             (tests/fixtures/e2e-guest.sh, rebuilt only when its inputs change)
+#   negative  the UNREPAIRED disk on virtio-blk: the initramfs must give up
+#             on its root ("Gave up waiting for root", "ALERT!")
+#   install   copy of the cached disk, loop-mounted: the fresh binary and the
+#             real packaging/systemd/prepagent.service, enabled by symlink
+#   repair    boot 1: AHCI root disk (serial = volume ID prefix), a second
+#             empty disk, an installer ISO, e1000 with the install MAC; the
+#             unit runs `prepagent run`; on the host `prepagent wait
+#             --serial-log` reads the verdict: READY, root_disk_serial = volume
+#   inspect   the repaired disk on the host: `prepagent initramfs` on the rebuilt
+#             image (every virtio/Xen driver), `prepagent rollback --list`
+#   virtio    boot 2: the same disk on virtio-blk, virtio-net with a new MAC
+#             and qemu's user-network DHCP; an extra test unit prints
+#             `prepagent check --json` and `ip -4 addr` to the serial console
+#
+# Only qemu user networking (restrict=on: no way out of the VM) is used;
+# nothing on the host but loop devices, mounts under the work directory and
+# qemu processes, all released on every exit path.
+#
+# Environment: E2E_OUT (directory for serial logs and reports; default a new
+# /tmp/prepagent-e2e.XXXXXX, printed at the end), E2E_KEEP=1 keeps the work
+# disk, PREPAGENT_CACHE (fixture cache), E2E_TIMEOUT_SCALE (multiply every
+# timeout, for slow machines), E2E_PREPAGENT (use this binary instead of
+# building one).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+# shellcheck source=test/e2e/lib.sh
+source "$HERE/lib.sh"
+# shellcheck source=test/e2e/guest.env
+source "$HERE/guest.env"
+: "${PREPAGENT_CACHE:=/var/cache/prepagent-test}"
+export PREPAGENT_CACHE
+
+[[ $EUID -eq 0 ]] || { echo "e2e: must run as root (loop devices, mounts)" >&2; exit 2; }
+# Its own install step: the Debian packages of tests/deps.d/e2e.txt.
+need_tools() {
+	local t
+	for t in qemu-system-x86_64 xorriso sgdisk partx losetup mkfs.ext4 debootstrap jq base64 timeout; do
+		command -v "$t" >/dev/null || return 1
+	done
+}
+if ! need_tools; then
+	echo "e2e: installing the packages of tests/deps.d/e2e.txt" >&2
+	mapfile -t pkgs < <(sed 's/#.*//' "$REPO/tests/deps.d/e2e.txt" | tr -s ' \t' '\n' | sed '/^$/d')
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null ||
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null; }
+	need_tools || { echo "e2e: tools still missing after installing tests/deps.d/e2e.txt" >&2; exit 2; }
+fi
+command -v go >/dev/null || [[ -n ${E2E_PREPAGENT:-} ]] || { echo "e2e: needs go in PATH to build prepagent" >&2; exit 2; }
+
+OUT=${E2E_OUT:-$(mktemp -d /tmp/prepagent-e2e.XXXXXX)}
+mkdir -p "$OUT"
+W=$OUT/work
+mkdir -p "$W"
+trap 'e2e_cleanup; [[ ${E2E_KEEP:-0} == 1 ]] || rm -rf "$W"' EXIT
+E2E_INTERRUPTED=0
+trap 'E2E_INTERRUPTED=1; exit 130' INT TERM
+
+SCALE=${E2E_TIMEOUT_SCALE:-1}
+tmo() { echo $(($1 * SCALE)); }
+# The volume the orchestrator created as the temporary ECS's data disk; a
+# virtio/SATA serial carries its first 20 characters.
+VOLUME_ID=${E2E_VOLUME_ID:-3f1c9a2e-7b4d-4e8a-9c61-5d2f0b7a8e13}
+VOL_SERIAL=${VOLUME_ID:0:20}
+SYS_SERIAL=tmp-system-disk-0001
+
+# --- stage bookkeeping -------------------------------------------------------
+STAGES=() STAGE_RES=() STAGE_SECS=() STAGE_NOTE=()
+FAILED=0
+stage_t0=0
+stage_begin() { stage_t0=$SECONDS; echo "== stage $1: $2" >&2; }
+# stage_end NAME PASS|FAIL|SKIP NOTE
+stage_end() {
+	local secs=$((SECONDS - stage_t0))
+	STAGES+=("$1") STAGE_RES+=("$2") STAGE_SECS+=("$secs") STAGE_NOTE+=("$3")
+	[[ $2 == FAIL ]] && FAILED=1
+	printf '== stage %s: %s in %ds: %s\n' "$1" "$2" "$secs" "$3" >&2
+	return 0
+}
+say() { echo "   $*" >&2; }
+summary() {
+	local i
+	echo
+	echo "prepagent e2e summary (serial logs and reports in $OUT)"
+	printf '%-9s %-5s %6s  %s\n' stage result secs note
+	for i in "${!STAGES[@]}"; do
+		printf '%-9s %-5s %5ss  %s\n' "${STAGES[$i]}" "${STAGE_RES[$i]}" "${STAGE_SECS[$i]}" "${STAGE_NOTE[$i]}"
+	done
+	printf 'total %ds: %s\n' "$SECONDS" "$([[ $FAILED == 0 ]] && echo PASS || echo FAIL)"
+}
+
+# --- qemu ------------------------------------------------------------------------
+# qemu_start NAME SECONDS ARGS...: start a TCG guest in the background with
+# its serial console in $OUT/NAME.serial.log and a monitor on a pipe (used
+# to ask for an ACPI power-off). Sets QEMU_PID. A hard timeout bounds it.
+qemu_start() {
+	local name=$1 secs=$2
+	shift 2
+	local mon=$W/$name.mon
+	rm -f "$mon.in" "$mon.out"
+	mkfifo "$mon.in" "$mon.out"
+	: >"$OUT/$name.serial.log"
+	# KVM on these hosts is kvm_pvm, which hangs a stock kernel: TCG only.
+	timeout -k 10 "$secs" qemu-system-x86_64 -name "prepagent-e2e-$name" \
+		-accel tcg -machine pc -cpu qemu64 -m 1024 -smp 1 \
+		-nodefaults -no-user-config -display none -no-reboot \
+		-chardev "pipe,id=mon0,path=$mon" -mon chardev=mon0,mode=readline \
+		-serial "file:$OUT/$name.serial.log" \
+		"$@" >"$OUT/$name.qemu.log" 2>&1 &
+	QEMU_PID=$!
+	# Drain the monitor's output so it can never fill up and block qemu.
+	cat "$mon.out" >/dev/null 2>&1 &
+	e2e_defer kill "$!"
+	e2e_defer qemu_stop "$QEMU_PID" "$mon"
+}
+
+# qemu_stop PID MON [GRACE]: ACPI power-off and up to GRACE seconds (default
+# 60; 0, or after a signal, skips it) for the guest to shut down, then quit,
+# then kill; never fails.
+qemu_stop() {
+	local pid=$1 mon=$2 grace=${3:-60} i
+	kill -0 "$pid" 2>/dev/null || return 0
+	[[ $E2E_INTERRUPTED == 1 ]] && grace=0
+	if ((grace > 0)); then
+		timeout 5 bash -c "echo system_powerdown >'$mon.in'" 2>/dev/null || true
+	fi
+	for ((i = 0; i < grace; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 1; done
+	timeout 5 bash -c "echo quit >'$mon.in'" 2>/dev/null || true
+	for i in 1 2 3 4 5; do kill -0 "$pid" 2>/dev/null || return 0; sleep 1; done
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# qemu_diag NAME: qemu's own last complaint, if any (a start failure).
+qemu_diag() {
+	local l
+	l=$(grep -v '^$' "$OUT/$1.qemu.log" 2>/dev/null | tail -n 1)
+	[[ -z $l ]] || echo " [qemu: $l]"
+}
+
+# qemu_wait_exit PID SECONDS: wait for qemu to end; 0 when it did.
+qemu_wait_exit() {
+	local pid=$1 t0=$SECONDS
+	while ((SECONDS - t0 < $2)); do
+		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+		sleep 1
+	done
+	return 1
+}
+
+# --- guest disk helpers ---------------------------------------------------------
+# with_disk DISK FUNC: loop-mount DISK's root partition on $W/mnt, run FUNC
+# with the mount point, unmount and detach (also when FUNC fails).
+with_disk() {
+	local disk=$1 fn=$2 n rc=0
+	n=${#E2E_CLEANUP[@]}
+	e2e_loop_attach "$disk"
+	mkdir -p "$W/mnt"
+	e2e_mount "${E2E_LOOP}p2" "$W/mnt"
+	"$fn" "$W/mnt" || rc=$?
+	sync -f "$W/mnt"
+	# Run and drop what this call deferred (mount, nodes, loop device).
+	local i
+	for ((i = ${#E2E_CLEANUP[@]} - 1; i >= n; i--)); do
+		eval "${E2E_CLEANUP[$i]}" >/dev/null 2>&1 || true
+	done
+	E2E_CLEANUP=("${E2E_CLEANUP[@]:0:n}")
+	return "$rc"
+}
+
+# unit_exec_path UNIT: the program the unit's ExecStart runs.
+unit_exec_path() {
+	awk -F= '/^ExecStart=/ { sub(/^[-@:+!]+/, "", $2); split($2, a, " "); print a[1]; exit }' "$1"
+}
+
+UNIT_SRC=$REPO/packaging/systemd/prepagent.service
+
+# agent_bin: where the guest has prepagent (the unit's ExecStart).
+agent_bin() { unit_exec_path "$UNIT_SRC"; }
+
+install_agent() {
+	local m=$1 bin want
+	bin=$(unit_exec_path "$UNIT_SRC")
+	[[ $bin == /* ]] || { say "cannot read ExecStart from $UNIT_SRC"; return 1; }
+	install -D -m 0755 "$W/prepagent" "$m$bin"
+	install -D -m 0644 "$UNIT_SRC" "$m/etc/systemd/system/prepagent.service"
+	# The orchestrator's settings for `prepagent run`: which volume the
+	# root disk must be on, and power off when done (ends boot 1).
+	mkdir -p "$m/etc/prepagent"
+	install -m 0644 "$W/config.yaml" "$m/etc/prepagent/config.yaml"
+	# Enable it as systemctl would, from the unit's own [Install] section.
+	for want in $(awk -F= '/^WantedBy=/ { print $2 }' "$UNIT_SRC"); do
+		mkdir -p "$m/etc/systemd/system/$want.wants"
+		ln -sfn /etc/systemd/system/prepagent.service "$m/etc/systemd/system/$want.wants/prepagent.service"
+	done
+	say "installed $bin and prepagent.service (enabled for: $(awk -F= '/^WantedBy=/ { print $2 }' "$UNIT_SRC" | paste -sd ' '))"
+}
+
+# The boot-2 test unit: after multi-user, print the live state and the
+# result of `prepagent check --json` on the serial console, then power off.
+# Each marker line is a single write (systemd's console messages could
+# otherwise split it); the JSON goes base64 in numbered chunks.
+install_verifier() {
+	local m=$1 bin
+	bin=$(agent_bin)
+	cat >"$m/usr/local/sbin/e2e-verify" <<EOF
+#!/bin/sh
+# prepagent e2e, boot 2: report to the serial console, then power off.
+out() { printf '%s\n' "\$*" >/dev/ttyS0; }
+out "E2E-BEGIN multi-user=\$(systemctl is-active multi-user.target)"
+i=0
+while [ \$i -lt 90 ]; do
+	ip -4 -o addr show scope global | grep -q inet && break
+	sleep 1; i=\$((i + 1))
+done
+ip -4 -o addr show scope global | sed 's/\\\\.*//' | while read -r l; do out "E2E-IP \$l"; done
+lease=\$(cat /var/lib/dhcp/dhclient*.leases 2>/dev/null | sed -n 's/^ *fixed-address \\([0-9.]*\\);/\\1/p' | tail -n 1)
+out "E2E-LEASE \${lease:-none}"
+for n in /sys/class/net/*; do
+	[ -e "\$n/device/driver" ] || continue
+	out "E2E-NIC \${n##*/} driver=\$(basename "\$(readlink -f "\$n/device/driver")") mac=\$(cat "\$n/address")"
+done
+out "E2E-ROOT \$(findmnt -no SOURCE /) \$(cat /sys/block/vda/serial 2>/dev/null)"
+out "E2E-AGENT \$(systemctl show -p ActiveState -p ConditionResult -p ExecMainStartTimestampMonotonic prepagent.service | tr '\n' ' ')"
+$bin check --json >/run/e2e-check.json 2>/run/e2e-check.err
+rc=\$?
+out "E2E-CHECK rc=\$rc"
+tail -n 20 /run/e2e-check.err | while read -r l; do out "E2E-CHECK-STDERR \$l"; done
+base64 -w 96 /run/e2e-check.json >/run/e2e-check.b64
+total=\$(wc -l </run/e2e-check.b64)
+n=0
+while read -r chunk; do
+	n=\$((n + 1))
+	out "E2E-JSON \$n/\$total \$chunk"
+done </run/e2e-check.b64
+out "E2E-END"
+systemctl --no-block poweroff
+EOF
+	chmod 755 "$m/usr/local/sbin/e2e-verify"
+	cat >"$m/etc/systemd/system/e2e-verify.service" <<'EOF'
+[Unit]
+Description=prepagent e2e boot 2: report check result and network to the serial console
+Wants=network-online.target
+After=multi-user.target network-online.target prepagent.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/e2e-verify
+
+[Install]
+WantedBy=multi-user.target
+EOF
+	mkdir -p "$m/etc/systemd/system/multi-user.target.wants"
+	ln -sfn /etc/systemd/system/e2e-verify.service "$m/etc/systemd/system/multi-user.target.wants/e2e-verify.service"
+}
+
+# ===================================================================================
+# stage: build
+stage_begin build "prepagent binary and cached guest disk"
+if [[ -n ${E2E_PREPAGENT:-} ]]; then
+	# A binary built elsewhere (debugging the harness while the tree is in flux).
+	install -m 0755 "$E2E_PREPAGENT" "$W/prepagent"
+elif ! (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=e2e" -o "$W/prepagent" ./cmd/prepagent); then
+	stage_end build FAIL "go build ./cmd/prepagent failed"
+	summary
+	exit 1
+fi
+if ! bash "$REPO/tests/fixtures/e2e-guest.sh"; then
+	stage_end build FAIL "tests/fixtures/e2e-guest.sh could not build the guest disk"
+	summary
+	exit 1
+fi
+GUEST=$PREPAGENT_CACHE/e2e-guest
+ROOT_UUID=$(<"$GUEST/root-uuid")
+[[ -f "$UNIT_SRC" ]] || { stage_end build FAIL "no unit file $UNIT_SRC"; summary; exit 1; }
+for sub in run wait; do
+	"$W/prepagent" "$sub" --help >/dev/null 2>&1 || { stage_end build FAIL "prepagent has no '$sub' subcommand"; summary; exit 1; }
+done
+stage_end build PASS "guest root UUID $ROOT_UUID, kernel $(<"$GUEST/kver")"
+
+# ===================================================================================
+# stage: negative control. -snapshot: the cached disk is never written.
+stage_begin negative "unrepaired disk on virtio-blk must not find its root"
+qemu_start negative "$(tmo 240)" -snapshot \
+	-drive "if=none,id=root,file=$GUEST/disk.raw,format=raw" \
+	-device "virtio-blk-pci,drive=root,serial=$VOL_SERIAL,bootindex=0" \
+	-netdev user,id=n0,restrict=on -device "virtio-net-pci,netdev=n0,mac=$E2E_NEW_MAC"
+rc=0
+# The initramfs waits about 30 s for the root device, then drops to a shell.
+e2e_wait_log "$OUT/negative.serial.log" "ALERT! +UUID=$ROOT_UUID does not exist" "$(tmo 220)" "$QEMU_PID" || rc=$?
+qemu_stop "$QEMU_PID" "$W/negative.mon" 0
+if [[ $rc == 0 ]] && e2e_log_has "$OUT/negative.serial.log" "Gave up waiting for root"; then
+	stage_end negative PASS "initramfs gave up waiting for UUID=$ROOT_UUID (no virtio_blk)"
+elif e2e_log_has "$OUT/negative.serial.log" "Reached target.*[Mm]ulti-[Uu]ser"; then
+	stage_end negative FAIL "the unrepaired disk booted on virtio: the control proves nothing"
+else
+	stage_end negative FAIL "no 'Gave up waiting for root' in negative.serial.log (rc $rc)$(qemu_diag negative)"
+fi
+
+# ===================================================================================
+# stage: install
+stage_begin install "fresh prepagent and its unit into a copy of the disk"
+DISK=$W/disk.raw
+cp --sparse=always "$GUEST/disk.raw" "$DISK"
+truncate -s 1G "$W/sysdisk.raw"
+mkdir -p "$W/iso/.disk"
+echo "Debian GNU/Linux 12 (stand-in installer medium for the prepagent e2e test)" >"$W/iso/.disk/info"
+xorriso -as mkisofs -quiet -V DEBIAN_12_INSTALL -o "$W/installer.iso" "$W/iso" 2>"$W/xorriso.log"
+# What the orchestrator tells `prepagent run` (it could equally come from the
+# kernel command line or instance metadata): the data volume the OS must
+# be on, and power off once READY is delivered, which ends boot 1.
+cat >"$W/config.yaml" <<EOF
+# prepagent e2e, boot 1
+volume: $VOLUME_ID
+poweroff: true
+EOF
+if with_disk "$DISK" install_agent; then
+	stage_end install PASS "binary at $(agent_bin), unit enabled, ISO $(stat -c %s "$W/installer.iso") bytes"
+else
+	stage_end install FAIL "could not install prepagent into the disk"
+	summary
+	exit 1
+fi
+
+# ===================================================================================
+# stage: repair (boot 1)
+stage_begin repair "boot 1 on AHCI + e1000; prepagent run fixes; host reads the verdict"
+qemu_start repair "$(tmo 1200)" \
+	-drive "if=none,id=root,file=$DISK,format=raw,cache=unsafe" \
+	-drive "if=none,id=sys,file=$W/sysdisk.raw,format=raw,cache=unsafe" \
+	-drive "if=none,id=iso,file=$W/installer.iso,format=raw,media=cdrom,readonly=on" \
+	-device ahci,id=sata \
+	-device "ide-hd,bus=sata.0,drive=root,serial=$VOL_SERIAL,bootindex=0" \
+	-device "ide-hd,bus=sata.1,drive=sys,serial=$SYS_SERIAL" \
+	-device "ide-cd,bus=sata.2,drive=iso,serial=INSTALLER-ISO" \
+	-netdev user,id=n0,restrict=on -device "e1000,netdev=n0,mac=$E2E_INSTALL_MAC"
+REPAIR_PID=$QEMU_PID
+REPAIR_OK=0
+# The host side, as an orchestrator would run it against the console log.
+"$W/prepagent" --json wait --serial-log "$OUT/repair.serial.log" --timeout "$(tmo 1100)s" \
+	>"$OUT/repair.report.json" 2>"$OUT/repair.wait.log" &
+WAIT_PID=$!
+e2e_defer kill "$WAIT_PID"
+# Whichever ends first: the verdict, or the guest (crash, power-off).
+while kill -0 "$WAIT_PID" 2>/dev/null && kill -0 "$REPAIR_PID" 2>/dev/null; do sleep 2; done
+if kill -0 "$WAIT_PID" 2>/dev/null; then
+	# The guest ended: give wait a moment to read the last lines.
+	for i in $(seq 1 10); do kill -0 "$WAIT_PID" 2>/dev/null || break; sleep 1; done
+	kill "$WAIT_PID" 2>/dev/null || true
+fi
+wait_rc=0
+wait "$WAIT_PID" || wait_rc=$?
+# With poweroff in the config the guest ends by itself; otherwise ask it.
+qemu_wait_exit "$REPAIR_PID" "$(tmo 120)" || qemu_stop "$REPAIR_PID" "$W/repair.mon"
+ready=$(jq -r '.ready' "$OUT/repair.report.json" 2>/dev/null || true)
+serial=$(jq -r '.image.root_disk_serial // empty' "$OUT/repair.report.json" 2>/dev/null || true)
+say "prepagent wait exit $wait_rc, ready=$ready, root_disk_serial=${serial:-<none>}"
+jq -r '.checks[]? | "   \(.id): \(.status) \(.summary // "")"' "$OUT/repair.report.json" >&2 2>/dev/null || true
+# The install-time faults must have been found and fixed, not found absent.
+not_fixed=()
+for id in udev-persistent-net nic-config initramfs-drivers; do
+	st=$(jq -r --arg id "$id" '.checks[]? | select(.id == $id) | .status' "$OUT/repair.report.json" 2>/dev/null || true)
+	[[ $st == fixed ]] || not_fixed+=("$id=${st:-missing}")
+done
+if [[ $wait_rc != 0 || $ready != true ]]; then
+	stage_end repair FAIL "prepagent wait exit $wait_rc (0 READY, 1 NOT READY, 3 timeout); see repair.wait.log$(qemu_diag repair)"
+elif ((${#not_fixed[@]} > 0)); then
+	stage_end repair FAIL "READY, but not reported as fixed: ${not_fixed[*]}"
+elif [[ $serial != "$VOL_SERIAL" ]]; then
+	stage_end repair FAIL "READY but root_disk_serial '${serial}' is not the volume's '$VOL_SERIAL'"
+else
+	REPAIR_OK=1
+	stage_end repair PASS "READY; udev rule, NIC config, initramfs fixed; root_disk_serial=$serial"
+fi
+
+# ===================================================================================
+# stage: virtio (boot 2)
+if [[ $REPAIR_OK != 1 ]]; then
+	STAGES+=(inspect virtio) STAGE_RES+=(SKIP SKIP) STAGE_SECS+=(0 0) STAGE_NOTE+=("boot 1 did not repair the disk" "boot 1 did not repair the disk")
+	summary
+	exit 1
+fi
+# The repaired disk seen from the host, before boot 2: prepagent's own
+# initramfs reader on the rebuilt image, and the journal of the changes.
+inspect_repaired() {
+	local m=$1 kver img rc=0
+	kver=$(<"$GUEST/kver")
+	img=$m/boot/initrd.img-$kver
+	"$W/prepagent" initramfs "$img" >"$OUT/inspect.initramfs.txt" 2>&1 || rc=$?
+	"$W/prepagent" rollback --list --root "$m" >"$OUT/inspect.journal.txt" 2>&1 || rc=$?
+	install_verifier "$m" || rc=$?
+	return "$rc"
+}
+stage_begin inspect "the repaired disk from the host: initramfs drivers, change journal"
+if with_disk "$DISK" inspect_repaired; then
+	sed 's/^/   /' "$OUT/inspect.initramfs.txt" "$OUT/inspect.journal.txt" >&2
+	stage_end inspect PASS "rebuilt initramfs has every virtio/Xen driver; journal: $(head -n 1 "$OUT/inspect.journal.txt" | tr -s ' ')"
+else
+	sed 's/^/   /' "$OUT/inspect.initramfs.txt" "$OUT/inspect.journal.txt" >&2 || true
+	stage_end inspect FAIL "prepagent initramfs or rollback --list failed on the repaired disk"
+fi
+
+stage_begin virtio "boot 2 on virtio-blk + virtio-net, DHCP, prepagent check in the guest"
+qemu_start virtio "$(tmo 600)" \
+	-drive "if=none,id=root,file=$DISK,format=raw,cache=unsafe" \
+	-device "virtio-blk-pci,drive=root,serial=$VOL_SERIAL,bootindex=0" \
+	-netdev user,id=n0,restrict=on -device "virtio-net-pci,netdev=n0,mac=$E2E_NEW_MAC"
+rc=0
+# Stop early if the initramfs gives up on the root (the repair did not work).
+e2e_wait_log "$OUT/virtio.serial.log" "E2E-END|ALERT! " "$(tmo 540)" "$QEMU_PID" || rc=$?
+if e2e_log_has "$OUT/virtio.serial.log" "ALERT! "; then
+	rc=4
+	qemu_stop "$QEMU_PID" "$W/virtio.mon" 0
+fi
+qemu_wait_exit "$QEMU_PID" "$(tmo 60)" || qemu_stop "$QEMU_PID" "$W/virtio.mon"
+LOG2=$OUT/virtio.serial.log
+problems=()
+if [[ $rc != 0 ]]; then
+	if [[ $rc == 4 ]]; then
+		problems+=("the initramfs did not find the root disk on virtio-blk (ALERT!)")
+	else
+		problems+=("no E2E-END marker (guest did not reach the test unit; rc $rc)$(qemu_diag virtio)")
+	fi
+fi
+e2e_log_has "$LOG2" "E2E-BEGIN multi-user=active" || problems+=("multi-user.target not active")
+e2e_log_has "$LOG2" "E2E-ROOT /dev/vda2" || problems+=("root is not on /dev/vda2")
+e2e_log_has "$LOG2" "E2E-NIC eth0 driver=virtio_net mac=$E2E_NEW_MAC" || problems+=("eth0 is not the virtio NIC with $E2E_NEW_MAC")
+e2e_log_has "$LOG2" "E2E-IP .*eth0 +inet $E2E_DHCP_ADDR/24 .*dynamic" ||
+	problems+=("eth0 does not hold the DHCP address $E2E_DHCP_ADDR (dynamic)")
+e2e_log_has "$LOG2" "E2E-LEASE $E2E_DHCP_ADDR\$" || problems+=("no dhclient lease for $E2E_DHCP_ADDR")
+# The JSON report of `prepagent check`, reassembled from its chunks.
+e2e_log_clean "$LOG2" | grep -oE 'E2E-JSON [0-9]+/[0-9]+ [A-Za-z0-9+/=]+' | sort -u -t' ' -k2,2 |
+	sort -t' ' -k2,2n | awk '{ print $3 }' | tr -d '\n' | base64 -d >"$OUT/virtio.check.json" 2>/dev/null || true
+check_rc=$(e2e_log_clean "$LOG2" | sed -n 's/.*E2E-CHECK rc=\([0-9]*\).*/\1/p' | sed -n 1p)
+check_ready=$(jq -r '.ready' "$OUT/virtio.check.json" 2>/dev/null || true)
+[[ $check_rc == 0 && $check_ready == true ]] ||
+	problems+=("prepagent check in the guest: exit '${check_rc}', ready '${check_ready}'")
+jq -r '.checks[]? | "   \(.id): \(.status) \(.summary // "")"' "$OUT/virtio.check.json" >&2 2>/dev/null || true
+e2e_log_clean "$LOG2" | grep -aE 'E2E-(IP|LEASE|NIC|ROOT|AGENT|CHECK)' | sed 's/^/   /' >&2 || true
+# Run once: the stamp written in boot 1 keeps prepagent from running again.
+if e2e_log_has "$LOG2" "PREPAGENT-(READY|NOTREADY) run="; then
+	problems+=("prepagent ran again in boot 2 (run-once stamp ignored)")
+fi
+e2e_log_has "$LOG2" "E2E-AGENT .*ConditionResult=no" ||
+	problems+=("prepagent.service was not skipped by its ConditionPathExists=!/var/lib/prepagent/done")
+if ((${#problems[@]} == 0)); then
+	stage_end virtio PASS "multi-user on /dev/vda2, eth0 virtio_net $E2E_DHCP_ADDR by DHCP, prepagent check READY"
+else
+	stage_end virtio FAIL "$(
+		IFS=';'
+		echo "${problems[*]}"
+	)"
+fi
+
+summary
+exit "$FAILED"
