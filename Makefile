@@ -1,6 +1,8 @@
 # prepagent — see README.md. Every target works on a fresh Debian 12 machine
 # as root; `make test` installs what the tests need first.
 SHELL := /bin/bash
+# The project machines keep Go in /usr/local/go; a login shell may not have it on PATH.
+export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
