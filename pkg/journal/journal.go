@@ -180,21 +180,13 @@ func (e *Editor) WriteFile(p string, data []byte, mode fs.FileMode) error {
 	}
 	if e.j.dryRun {
 		e.j.shadow[p] = &data
-		e.j.changes = append(e.j.changes, ch)
+	}
+	return e.commit(ch, func() error {
+		if err := e.j.root.WriteFile(p, bytes.NewReader(data), meta); err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
 		return nil
-	}
-	rec, err := e.j.save(e.check, p, action)
-	if err != nil {
-		return err
-	}
-	ch.Backup = rec.Backup
-	fault("before-apply")
-	if err := e.j.root.WriteFile(p, bytes.NewReader(data), meta); err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	fault("after-apply")
-	e.j.changes = append(e.j.changes, ch)
-	return nil
+	})
 }
 
 // Remove deletes the file or symlink p (a symlink is removed, never
@@ -232,21 +224,13 @@ func (e *Editor) Remove(p string) error {
 	}
 	if e.j.dryRun {
 		e.j.shadow[p] = nil
-		e.j.changes = append(e.j.changes, ch)
+	}
+	return e.commit(ch, func() error {
+		if err := e.j.root.Remove(p); err != nil {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
 		return nil
-	}
-	rec, err := e.j.save(e.check, p, action)
-	if err != nil {
-		return err
-	}
-	ch.Backup = rec.Backup
-	fault("before-apply")
-	if err := e.j.root.Remove(p); err != nil {
-		return fmt.Errorf("remove %s: %w", p, err)
-	}
-	fault("after-apply")
-	e.j.changes = append(e.j.changes, ch)
-	return nil
+	})
 }
 
 // Symlink makes p a symlink to target. An identical link is not a change.
@@ -257,22 +241,12 @@ func (e *Editor) Symlink(target, p string) error {
 		}
 	}
 	ch := Change{Check: e.check, Path: p, Action: ActionSymlink, Note: "-> " + target}
-	if e.j.dryRun {
-		e.j.changes = append(e.j.changes, ch)
+	return e.commit(ch, func() error {
+		if err := e.j.root.Symlink(target, p, 0, 0); err != nil {
+			return fmt.Errorf("symlink %s: %w", p, err)
+		}
 		return nil
-	}
-	rec, err := e.j.save(e.check, p, ActionSymlink)
-	if err != nil {
-		return err
-	}
-	ch.Backup = rec.Backup
-	fault("before-apply")
-	if err := e.j.root.Symlink(target, p, 0, 0); err != nil {
-		return fmt.Errorf("symlink %s: %w", p, err)
-	}
-	fault("after-apply")
-	e.j.changes = append(e.j.changes, ch)
-	return nil
+	})
 }
 
 // MkdirAll creates directory p and its missing parents, journaling each
@@ -290,18 +264,12 @@ func (e *Editor) MkdirAll(p string, mode fs.FileMode) error {
 		}
 	}
 	ch := Change{Check: e.check, Path: p, Action: ActionMkdir}
-	if e.j.dryRun {
-		e.j.changes = append(e.j.changes, ch)
+	return e.commit(ch, func() error {
+		if err := e.j.root.Mkdir(p, mode); err != nil {
+			return fmt.Errorf("mkdir %s: %w", p, err)
+		}
 		return nil
-	}
-	if _, err := e.j.save(e.check, p, ActionMkdir); err != nil {
-		return err
-	}
-	if err := e.j.root.Mkdir(p, mode); err != nil {
-		return fmt.Errorf("mkdir %s: %w", p, err)
-	}
-	e.j.changes = append(e.j.changes, ch)
-	return nil
+	})
 }
 
 // Replace runs an external tool that rewrites p in place (dracut,
@@ -319,19 +287,27 @@ func (e *Editor) Replace(p, note string, run func() error) error {
 	if fi, err := e.j.root.Lstat(p); err == nil {
 		ch.Size = fi.Size()
 	}
+	return e.commit(ch, run)
+}
+
+// commit is the one order every change follows: in dry-run mode only
+// record ch; otherwise save the original of ch.Path and its manifest
+// record first, then apply, then record ch.
+func (e *Editor) commit(ch Change, apply func() error) error {
 	if e.j.dryRun {
 		e.j.changes = append(e.j.changes, ch)
 		return nil
 	}
-	rec, err := e.j.save(e.check, p, action)
+	rec, err := e.j.save(e.check, ch.Path, ch.Action)
 	if err != nil {
 		return err
 	}
 	ch.Backup = rec.Backup
 	fault("before-apply")
-	if err := run(); err != nil {
+	if err := apply(); err != nil {
 		return err
 	}
+	fault("after-apply")
 	e.j.changes = append(e.j.changes, ch)
 	return nil
 }
