@@ -93,15 +93,7 @@ func exists(fsys fs.FS, p string) bool {
 
 // ByDevNum finds the device with number major:minor via /sys/dev/block.
 func (r *Resolver) ByDevNum(major, minor uint32) (*Node, error) {
-	link := fmt.Sprintf("dev/block/%d:%d", major, minor)
-	p, err := r.readLink(link)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("read /sys/%s: %w", link, ErrNoDevice)
-		}
-		return nil, fmt.Errorf("read /sys/%s: %w", link, err)
-	}
-	return r.node(p)
+	return r.byLink(fmt.Sprintf("dev/block/%d:%d", major, minor))
 }
 
 // ByName finds a device by kernel name via /sys/class/block.
@@ -109,7 +101,12 @@ func (r *Resolver) ByName(name string) (*Node, error) {
 	if name == "" || strings.ContainsAny(name, "/") || name == "." || name == ".." {
 		return nil, fmt.Errorf("block device name %q: %w", name, ErrNoDevice)
 	}
-	link := "class/block/" + name
+	return r.byLink("class/block/" + name)
+}
+
+// byLink resolves the device a /sys symlink (relative to /sys) points at;
+// a missing link is ErrNoDevice.
+func (r *Resolver) byLink(link string) (*Node, error) {
 	p, err := r.readLink(link)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {

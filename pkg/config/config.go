@@ -85,6 +85,16 @@ func Lookup(name string) (Key, bool) {
 	return Key{}, false
 }
 
+// lookupAt is Lookup with the error every source gives for an unknown
+// key; origin says where the key was set.
+func lookupAt(origin, name string) (Key, error) {
+	k, ok := Lookup(name)
+	if !ok {
+		return Key{}, fmt.Errorf("%s: unknown key %q (known: %s)", origin, name, keyNames())
+	}
+	return k, nil
+}
+
 func keyNames() string {
 	var n []string
 	for _, k := range Keys {
@@ -149,8 +159,8 @@ func Resolve(layers ...Source) (*Config, error) {
 	}
 	for _, l := range layers {
 		for name, v := range l {
-			if _, ok := Lookup(name); !ok {
-				return nil, fmt.Errorf("%s: unknown key %q (known: %s)", v.Origin, name, keyNames())
+			if _, err := lookupAt(v.Origin, name); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -188,7 +198,7 @@ func (c *Config) set(k Key, v Value) error {
 	}
 	switch k.Name {
 	case "callback":
-		if raw != "" && !strings.HasPrefix(raw, "http://") && !strings.HasPrefix(raw, "https://") {
+		if raw != "" && !isHTTPURL(raw) {
 			return bad("an http:// or https:// URL", nil)
 		}
 		c.CallbackURL = raw
@@ -230,7 +240,7 @@ func (c *Config) set(k Key, v Value) error {
 	case "metadata":
 		c.Metadata = b
 	case "metadata_url":
-		if raw != "" && !strings.HasPrefix(raw, "http://") && !strings.HasPrefix(raw, "https://") {
+		if raw != "" && !isHTTPURL(raw) {
 			return bad("an http:// or https:// URL", nil)
 		}
 		c.MetadataURL = raw
@@ -253,6 +263,11 @@ func parseBool(s string) (bool, bool) {
 		return false, true
 	}
 	return false, false
+}
+
+// isHTTPURL reports whether s has the http:// or https:// scheme.
+func isHTTPURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }
 
 // parseDuration takes Go durations ("90s", "10m") or plain seconds.

@@ -46,8 +46,9 @@ func ParseYAML(data []byte, name string) (Source, error) {
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		kn, vn := m.Content[i], m.Content[i+1]
 		origin := fmt.Sprintf("%s:%d", name, kn.Line)
-		if _, ok := Lookup(kn.Value); !ok {
-			return nil, fmt.Errorf("%s: unknown key %q (known: %s)", origin, kn.Value, keyNames())
+		k, err := lookupAt(origin, kn.Value)
+		if err != nil {
+			return nil, err
 		}
 		if _, dup := src[kn.Value]; dup {
 			return nil, fmt.Errorf("%s: key %q given twice", origin, kn.Value)
@@ -66,7 +67,7 @@ func ParseYAML(data []byte, name string) (Source, error) {
 				}
 				items = append(items, it.Value)
 			}
-			if k, _ := Lookup(kn.Value); k.Kind != List {
+			if k.Kind != List {
 				return nil, fmt.Errorf("%s: %s: want a single value, not a list", origin, kn.Value)
 			}
 			raw = strings.Join(items, ",")
@@ -91,9 +92,9 @@ func ParseCmdline(cmdline string) (Source, error) {
 		}
 		key = strings.ReplaceAll(key, "-", "_")
 		origin := "kernel command line " + name
-		k, known := Lookup(key)
-		if !known {
-			return nil, fmt.Errorf("%s: unknown key %q (known: %s)", origin, key, keyNames())
+		k, err := lookupAt(origin, key)
+		if err != nil {
+			return nil, err
 		}
 		if !hasVal {
 			if k.Kind != Bool {
@@ -153,9 +154,9 @@ func ParseMetadata(data []byte, where string) (Source, error) {
 			continue // someone else's metadata
 		}
 		origin := fmt.Sprintf("metadata %s key %s", where, mk)
-		k, ok := Lookup(key)
-		if !ok {
-			return nil, fmt.Errorf("%s: unknown key %q (known: %s)", origin, key, keyNames())
+		k, err := lookupAt(origin, key)
+		if err != nil {
+			return nil, err
 		}
 		if k.NoMetadata {
 			return nil, fmt.Errorf("%s: %s cannot be set from instance metadata", origin, key)

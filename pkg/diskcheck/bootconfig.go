@@ -72,10 +72,20 @@ var (
 	linuxLine = regexp.MustCompile(`^\s*(linux|linux16|linuxefi|kernel)\s+(\S+)\s*(.*)$`)
 )
 
-// collect finds every kernel command line under the root.
-func collectCmdlines(root *rootfs.Root) ([]Cmdline, map[string]string, error) {
+// grubDefaults is what collectCmdlines read from DefaultGrub.
+type grubDefaults struct {
+	// found is false when the file is missing.
+	found bool
+	data  []byte
+	// vars holds GRUB_CMDLINE_LINUX, GRUB_CMDLINE_LINUX_DEFAULT and
+	// GRUB_DISABLE_LINUX_UUID, unquoted.
+	vars map[string]string
+}
+
+// collectCmdlines finds every kernel command line under the root.
+func collectCmdlines(root *rootfs.Root) ([]Cmdline, grubDefaults, error) {
 	var out []Cmdline
-	grubVars := map[string]string{}
+	grub := grubDefaults{vars: map[string]string{}}
 	read := func(p string) ([]byte, bool, error) {
 		b, err := root.ReadFile(p)
 		if rootfs.IsNotExist(err) {
@@ -87,15 +97,16 @@ func collectCmdlines(root *rootfs.Root) ([]Cmdline, map[string]string, error) {
 		return b, true, nil
 	}
 	if b, ok, err := read(DefaultGrub); err != nil {
-		return nil, nil, err
+		return nil, grubDefaults{}, err
 	} else if ok {
+		grub.found, grub.data = true, b
 		for i, line := range lines(b) {
 			if m := grubVar.FindStringSubmatch(line); m != nil {
 				v := unquoteShell(m[2])
-				grubVars[m[1]] = v
+				grub.vars[m[1]] = v
 				out = append(out, Cmdline{Where: fmt.Sprintf("%s:%d %s", DefaultGrub, i+1, m[1]), Args: v, path: DefaultGrub, variable: m[1]})
 			} else if strings.HasPrefix(strings.TrimSpace(line), "GRUB_DISABLE_LINUX_UUID=") {
-				grubVars["GRUB_DISABLE_LINUX_UUID"] = unquoteShell(strings.TrimPrefix(strings.TrimSpace(line), "GRUB_DISABLE_LINUX_UUID="))
+				grub.vars["GRUB_DISABLE_LINUX_UUID"] = unquoteShell(strings.TrimPrefix(strings.TrimSpace(line), "GRUB_DISABLE_LINUX_UUID="))
 			}
 		}
 	}
@@ -108,7 +119,7 @@ func collectCmdlines(root *rootfs.Root) ([]Cmdline, map[string]string, error) {
 	for _, p := range cfgs {
 		b, ok, err := read(p)
 		if err != nil {
-			return nil, nil, err
+			return nil, grubDefaults{}, err
 		}
 		if !ok {
 			continue
@@ -143,7 +154,7 @@ func collectCmdlines(root *rootfs.Root) ([]Cmdline, map[string]string, error) {
 			p := path.Join("/boot/loader/entries", n)
 			b, ok, err := read(p)
 			if err != nil {
-				return nil, nil, err
+				return nil, grubDefaults{}, err
 			}
 			if !ok {
 				continue
@@ -157,11 +168,11 @@ func collectCmdlines(root *rootfs.Root) ([]Cmdline, map[string]string, error) {
 		}
 	}
 	if b, ok, err := read("/etc/kernel/cmdline"); err != nil {
-		return nil, nil, err
+		return nil, grubDefaults{}, err
 	} else if ok {
 		out = append(out, Cmdline{Where: "/etc/kernel/cmdline", Args: strings.TrimSpace(string(b)), path: "/etc/kernel/cmdline"})
 	}
-	return out, grubVars, nil
+	return out, grub, nil
 }
 
 func lines(b []byte) []string {
@@ -199,10 +210,11 @@ func regenerate(env *check.Env) string {
 }
 
 func (c BootConfig) scan(ctx context.Context, env *check.Env) (*BootDetail, error) {
-	cls, vars, err := collectCmdlines(env.Root)
+	cls, grub, err := collectCmdlines(env.Root)
 	if err != nil {
 		return nil, err
 	}
+	vars := grub.vars
 	det := &BootDetail{Cmdlines: cls, Findings: []BootFinding{}, Regenerate: regenerate(env)}
 	if det.Cmdlines == nil {
 		det.Cmdlines = []Cmdline{}
@@ -283,7 +295,7 @@ func (c BootConfig) scan(ctx context.Context, env *check.Env) (*BootDetail, erro
 	if _, ok := vars["GRUB_CMDLINE_LINUX"]; ok || env.Root.Exists(DefaultGrub) {
 		if !strings.Contains(vars["GRUB_CMDLINE_LINUX"]+" "+vars["GRUB_CMDLINE_LINUX_DEFAULT"], "console=ttyS0") {
 			f := BootFinding{Where: DefaultGrub, Problem: "GRUB_CMDLINE_LINUX has no console=ttyS0: the serial log the orchestrator reads stays empty"}
-			if safeGrubEdit(env) {
+			if grub.found && safeGrubText(grub.data) {
 				det.AddConsole = true
 			}
 			det.Findings = append(det.Findings, f)
@@ -292,14 +304,20 @@ func (c BootConfig) scan(ctx context.Context, env *check.Env) (*BootDetail, erro
 	return det, nil
 }
 
-// safeGrubEdit reports whether /etc/default/grub has at most one simple,
-// quoted GRUB_CMDLINE_LINUX assignment without expansions, so appending
-// to it is a plain text edit.
+// safeGrubEdit reports whether /etc/default/grub can be read and is
+// safeGrubText.
 func safeGrubEdit(env *check.Env) bool {
 	b, err := env.Root.ReadFile(DefaultGrub)
 	if err != nil {
 		return false
 	}
+	return safeGrubText(b)
+}
+
+// safeGrubText reports whether b, the text of /etc/default/grub, has at
+// most one simple, quoted GRUB_CMDLINE_LINUX assignment without
+// expansions, so appending to it is a plain text edit.
+func safeGrubText(b []byte) bool {
 	n := 0
 	for _, line := range lines(b) {
 		m := grubVar.FindStringSubmatch(line)

@@ -110,7 +110,7 @@ func (c Fstab) scan(ctx context.Context, env *check.Env) (*FstabDetail, *Layout,
 			det.Malformed = append(det.Malformed, fmt.Sprintf("%s: %v", FstabPath, e))
 		}
 	}
-	l, err := inspect(ctx, env, c.Src)
+	l, err := inspectWith(ctx, env, c.Src, f)
 	if err != nil {
 		return nil, nil, err
 	}

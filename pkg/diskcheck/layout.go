@@ -53,10 +53,21 @@ type Layout struct {
 	Fstab *fstab.File `json:"-"`
 }
 
-// inspect builds the layout. Its error means the host sources could not
-// be read at all (unreadable or corrupt mountinfo).
+// inspect builds the layout, reading the prepared OS's /etc/fstab. Its
+// error means the host sources could not be read at all (unreadable or
+// corrupt mountinfo).
 func inspect(ctx context.Context, env *check.Env, src *Sources) (*Layout, error) {
-	l := &Layout{Places: []Placement{}}
+	var f *fstab.File
+	if data, err := env.Root.ReadFile(FstabPath); err == nil {
+		f, _ = fstab.Parse(data)
+	}
+	return inspectWith(ctx, env, src, f)
+}
+
+// inspectWith is inspect for a caller that has already parsed /etc/fstab
+// (f, nil when absent).
+func inspectWith(ctx context.Context, env *check.Env, src *Sources, f *fstab.File) (*Layout, error) {
+	l := &Layout{Places: []Placement{}, Fstab: f}
 	mi, err := src.Mountinfo()
 	if err != nil {
 		return nil, fmt.Errorf("read /proc/self/mountinfo: %w", err)
@@ -69,9 +80,6 @@ func inspect(ctx context.Context, env *check.Env, src *Sources) (*Layout, error)
 		l.ProbeError = err.Error()
 	} else {
 		l.FS = fss
-	}
-	if data, err := env.Root.ReadFile("/etc/fstab"); err == nil {
-		l.Fstab, _ = fstab.Parse(data)
 	}
 	rootDir := env.Root.Dir()
 	if d, err := filepath.EvalSymlinks(rootDir); err == nil {

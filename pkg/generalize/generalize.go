@@ -260,12 +260,9 @@ func (Check) Fix(_ context.Context, env *check.Env, r check.Result) error {
 // kept); it re-checks the type so a file swapped for a link since the scan
 // is not written through.
 func truncate(ed *journal.Editor, root *rootfs.Root, p string) error {
-	fi, err := root.Lstat(p)
-	if err != nil {
-		if rootfs.IsNotExist(err) {
-			return nil
-		}
-		return fmt.Errorf("stat %s: %w", p, err)
+	fi, ok, err := lstatIfExists(root, p)
+	if err != nil || !ok {
+		return err
 	}
 	if !fi.Mode().IsRegular() || fi.Size() == 0 {
 		return nil
@@ -281,12 +278,9 @@ func removeTree(ed *journal.Editor, root *rootfs.Root, p string, depth int) ([]s
 	if depth > 256 {
 		return nil, fmt.Errorf("remove %s: directory tree too deep", p)
 	}
-	fi, err := root.Lstat(p)
-	if err != nil {
-		if rootfs.IsNotExist(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("stat %s: %w", p, err)
+	fi, ok, err := lstatIfExists(root, p)
+	if err != nil || !ok {
+		return nil, err
 	}
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0 || fi.Mode().IsRegular():
@@ -316,12 +310,9 @@ func removeTree(ed *journal.Editor, root *rootfs.Root, p string, depth int) ([]s
 // included). This is prepagent's own state, so it is written with rootfs
 // directly, as DEVELOPING.md asks; the change list still names it.
 func deleteBackups(env *check.Env) error {
-	ents, err := env.Root.ReadDir(journal.BackupDir)
+	ents, err := readDirIfExists(env.Root, journal.BackupDir)
 	if err != nil {
-		if rootfs.IsNotExist(err) {
-			return nil
-		}
-		return fmt.Errorf("read %s: %w", journal.BackupDir, err)
+		return err
 	}
 	for _, e := range ents {
 		p := path.Join(journal.BackupDir, e.Name())
@@ -352,12 +343,9 @@ func rootRemoveAll(root *rootfs.Root, p string, depth int) error {
 	if depth > 256 {
 		return fmt.Errorf("remove %s: directory tree too deep", p)
 	}
-	fi, err := root.Lstat(p)
-	if err != nil {
-		if rootfs.IsNotExist(err) {
-			return nil
-		}
-		return fmt.Errorf("stat %s: %w", p, err)
+	fi, ok, err := lstatIfExists(root, p)
+	if err != nil || !ok {
+		return err
 	}
 	if fi.IsDir() {
 		ents, err := root.ReadDir(p)

@@ -66,8 +66,21 @@ type scanner struct {
 	final bool
 }
 
-func (s *scanner) lstat(p string) (fs.FileInfo, bool, error) {
-	fi, err := s.root.Lstat(p)
+// readDirIfExists reads dir; a missing dir has no entries.
+func readDirIfExists(root *rootfs.Root, dir string) ([]fs.DirEntry, error) {
+	ents, err := root.ReadDir(dir)
+	if err != nil {
+		if rootfs.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	return ents, nil
+}
+
+// lstatIfExists is Lstat; ok is false (no error) when p does not exist.
+func lstatIfExists(root *rootfs.Root, p string) (fi fs.FileInfo, ok bool, err error) {
+	fi, err = root.Lstat(p)
 	if err != nil {
 		if rootfs.IsNotExist(err) {
 			return nil, false, nil
@@ -75,6 +88,10 @@ func (s *scanner) lstat(p string) (fs.FileInfo, bool, error) {
 		return nil, false, fmt.Errorf("stat %s: %w", p, err)
 	}
 	return fi, true, nil
+}
+
+func (s *scanner) lstat(p string) (fs.FileInfo, bool, error) {
+	return lstatIfExists(s.root, p)
 }
 
 // addFile adds p with action act when it is a regular file (non-empty for
@@ -197,12 +214,9 @@ func (s *scanner) addEntry(op *Op, p string) error {
 
 // addChildren adds every entry inside dir (dir itself stays).
 func (s *scanner) addChildren(op *Op, dir string, skip func(name string) string) error {
-	ents, err := s.root.ReadDir(dir)
+	ents, err := readDirIfExists(s.root, dir)
 	if err != nil {
-		if rootfs.IsNotExist(err) {
-			return nil
-		}
-		return fmt.Errorf("read %s: %w", dir, err)
+		return err
 	}
 	for _, e := range ents {
 		p := path.Join(dir, e.Name())
@@ -423,12 +437,9 @@ func (s *scanner) walkLogs(op *Op, dir string, depth int) error {
 	if depth > 64 {
 		return fmt.Errorf("walk %s: directory tree too deep", dir)
 	}
-	ents, err := s.root.ReadDir(dir)
+	ents, err := readDirIfExists(s.root, dir)
 	if err != nil {
-		if rootfs.IsNotExist(err) {
-			return nil
-		}
-		return fmt.Errorf("read %s: %w", dir, err)
+		return err
 	}
 	for _, e := range ents {
 		p := path.Join(dir, e.Name())
@@ -562,12 +573,9 @@ func (s *scanner) cloudInitState() (Op, error) {
 
 func (s *scanner) backups() (Op, error) {
 	op := Op{Name: "prepagent-backups", Description: "with --final only: delete prepagent's change journal, which holds copies of everything removed above; rollback is impossible afterwards"}
-	ents, err := s.root.ReadDir(journal.BackupDir)
+	ents, err := readDirIfExists(s.root, journal.BackupDir)
 	if err != nil {
-		if rootfs.IsNotExist(err) {
-			return op, nil
-		}
-		return op, fmt.Errorf("read %s: %w", journal.BackupDir, err)
+		return op, err
 	}
 	for _, e := range ents {
 		p := path.Join(journal.BackupDir, e.Name())

@@ -123,14 +123,9 @@ type shFile struct {
 // parseShellFile parses data; p names the file in errors.
 func parseShellFile(p string, data []byte) (*shFile, error) {
 	f := &shFile{}
-	s := string(data)
-	if s == "" {
-		return f, nil
-	}
-	if !strings.HasSuffix(s, "\n") {
-		f.noFinalNewline = true
-	}
-	for i, raw := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+	phys, noFinal := splitLines(string(data))
+	f.noFinalNewline = noFinal
+	for i, raw := range phys {
 		l, err := parseShellLine(raw)
 		if err != nil {
 			return nil, &ParseError{Path: p, Line: i + 1, Msg: err.Error()}
@@ -141,14 +136,7 @@ func parseShellFile(p string, data []byte) (*shFile, error) {
 }
 
 func (f *shFile) bytes() []byte {
-	var b strings.Builder
-	for i, l := range f.lines {
-		b.WriteString(l.raw)
-		if i < len(f.lines)-1 || !f.noFinalNewline {
-			b.WriteByte('\n')
-		}
-	}
-	return []byte(b.String())
+	return joinLines(f.lines, func(l shLine) string { return l.raw }, f.noFinalNewline)
 }
 
 // get returns the last assignment of key (the shell's view).
@@ -366,8 +354,11 @@ func scanIfcfgDir(root *rootfs.Root, rd reader, dir string, suse bool, pol *poli
 			continue
 		}
 		data, ok, err := readOpt(rd, p)
-		if err != nil || !ok {
+		if err != nil {
 			return err
+		}
+		if !ok { // gone since it was listed: the others still count
+			continue
 		}
 		c, out, err := normalizeIfcfg(p, data, suse, pol)
 		if err != nil {

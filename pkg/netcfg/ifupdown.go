@@ -52,14 +52,8 @@ var stanzaWords = map[string]bool{
 // parseInterfaces parses an interfaces(5) file.
 func parseInterfaces(p string, data []byte) (*ifFile, error) {
 	f := &ifFile{}
-	s := string(data)
-	if s == "" {
-		return f, nil
-	}
-	if !strings.HasSuffix(s, "\n") {
-		f.noFinalNewline = true
-	}
-	phys := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	phys, noFinal := splitLines(string(data))
+	f.noFinalNewline = noFinal
 	cur := -1
 	for i := 0; i < len(phys); i++ {
 		start := i
@@ -108,14 +102,7 @@ func parseInterfaces(p string, data []byte) (*ifFile, error) {
 }
 
 func (f *ifFile) bytes() []byte {
-	var b strings.Builder
-	for i, l := range f.lines {
-		b.WriteString(l.raw)
-		if i < len(f.lines)-1 || !f.noFinalNewline {
-			b.WriteByte('\n')
-		}
-	}
-	return []byte(b.String())
+	return joinLines(f.lines, func(l ifLine) string { return l.raw }, f.noFinalNewline)
 }
 
 // options returns the option lines of stanza si as (index, words).

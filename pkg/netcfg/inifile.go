@@ -47,16 +47,10 @@ type iniLine struct {
 // comment, [section] or key=value is an error naming p and the line.
 func parseINI(p string, data []byte, comment string) (*iniFile, error) {
 	f := &iniFile{}
-	s := string(data)
-	if s != "" && !strings.HasSuffix(s, "\n") {
-		f.noFinalNewline = true
-	}
-	if s == "" {
-		return f, nil
-	}
-	s = strings.TrimSuffix(s, "\n")
+	phys, noFinal := splitLines(string(data))
+	f.noFinalNewline = noFinal
 	inSection := false
-	for i, raw := range strings.Split(s, "\n") {
+	for i, raw := range phys {
 		t := strings.TrimSpace(strings.TrimSuffix(raw, "\r"))
 		l := iniLine{raw: raw}
 		switch {
@@ -87,14 +81,7 @@ func parseINI(p string, data []byte, comment string) (*iniFile, error) {
 
 // bytes renders the file.
 func (f *iniFile) bytes() []byte {
-	var b strings.Builder
-	for i, l := range f.lines {
-		b.WriteString(l.raw)
-		if i < len(f.lines)-1 || !f.noFinalNewline {
-			b.WriteByte('\n')
-		}
-	}
-	return []byte(b.String())
+	return joinLines(f.lines, func(l iniLine) string { return l.raw }, f.noFinalNewline)
 }
 
 // owner returns the section name line i belongs to and the index of the

@@ -287,8 +287,11 @@ func scanNetplan(root *rootfs.Root, rd reader, pol *policy, st *state) error {
 	for _, n := range names {
 		p := eff[n]
 		data, ok, err := readOpt(rd, p)
-		if err != nil || !ok {
+		if err != nil {
 			return err
+		}
+		if !ok { // gone since it was listed: the others still count
+			continue
 		}
 		cfgs, out, err := normalizeNetplan(p, data, pol)
 		if err != nil {

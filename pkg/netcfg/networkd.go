@@ -150,16 +150,19 @@ func scanNetworkd(root *rootfs.Root, rd reader, pol *policy, st *state) error {
 		if backupName(p) {
 			continue
 		}
-		var c Config
-		fr := &fileResult{mode: modeOf(root, p)}
 		switch path.Ext(p) {
 		case ".network", ".link", ".netdev":
 		default:
 			continue
 		}
+		var c Config
+		fr := &fileResult{mode: modeOf(root, p)}
 		data, ok, err := readOpt(rd, p)
-		if err != nil || !ok {
+		if err != nil {
 			return err
+		}
+		if !ok { // gone since it was listed: the others still count
+			continue
 		}
 		fr.in, fr.out = data, data
 		switch path.Ext(p) {

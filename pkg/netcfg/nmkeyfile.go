@@ -128,8 +128,11 @@ func scanKeyfiles(root *rootfs.Root, rd reader, pol *policy, st *state) error {
 				continue
 			}
 			data, ok, err := readOpt(rd, p)
-			if err != nil || !ok {
+			if err != nil {
 				return err
+			}
+			if !ok { // gone since it was listed: the others still count
+				continue
 			}
 			c, out, err := normalizeKeyfile(p, data, pol)
 			if err != nil {

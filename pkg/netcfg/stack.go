@@ -44,6 +44,10 @@ func anyFile(root *rootfs.Root, pattern string, skip func(string) bool) bool {
 	return false
 }
 
+// notLoIfcfg is anyFile's skip rule for ifcfg files: the loopback's and
+// backups configure no Ethernet NIC.
+func notLoIfcfg(name string) bool { return name == "ifcfg-lo" || backupName(name) }
+
 // DetectStacks lists the network stacks whose files are present, in the
 // order a new configuration should prefer: netplan first (it renders for
 // NetworkManager or networkd on Ubuntu), wicked before NetworkManager on
@@ -51,11 +55,10 @@ func anyFile(root *rootfs.Root, pattern string, skip func(string) bool) bool {
 // before a bare networkd.
 func DetectStacks(root *rootfs.Root, info osinfo.Info) []string {
 	var out []string
-	notLo := func(n string) bool { return n == "ifcfg-lo" || backupName(n) }
 	if anyExists(root, "/usr/sbin/netplan", "/sbin/netplan", "/usr/share/netplan") || anyFile(root, "/etc/netplan/*.yaml", nil) || anyFile(root, "/lib/netplan/*.yaml", nil) {
 		out = append(out, StackNetplan)
 	}
-	if anyExists(root, "/usr/sbin/wicked", "/sbin/wicked") || (info.Family == osinfo.SUSE && anyFile(root, SUSEIfcfgDir+"/ifcfg-*", notLo)) {
+	if anyExists(root, "/usr/sbin/wicked", "/sbin/wicked") || (info.Family == osinfo.SUSE && anyFile(root, SUSEIfcfgDir+"/ifcfg-*", notLoIfcfg)) {
 		out = append(out, StackWicked)
 	}
 	if anyExists(root, "/usr/sbin/NetworkManager", "/sbin/NetworkManager", "/etc/NetworkManager/NetworkManager.conf") {
@@ -67,7 +70,7 @@ func DetectStacks(root *rootfs.Root, info osinfo.Info) []string {
 	if anyFile(root, NetworkdDir+"/*.network", nil) || anyExists(root, "/etc/systemd/system/multi-user.target.wants/systemd-networkd.service") {
 		out = append(out, StackNetworkd)
 	}
-	if info.Family != osinfo.SUSE && (anyExists(root, "/etc/rc.d/init.d/network", "/etc/init.d/network") || anyFile(root, IfcfgDir+"/ifcfg-*", notLo)) {
+	if info.Family != osinfo.SUSE && (anyExists(root, "/etc/rc.d/init.d/network", "/etc/init.d/network") || anyFile(root, IfcfgDir+"/ifcfg-*", notLoIfcfg)) {
 		out = append(out, StackNetworkScripts)
 	}
 	return out
@@ -87,7 +90,7 @@ func nmUsesIfcfg(root *rootfs.Root, info osinfo.Info) bool {
 	if anyFile(root, KeyfileDir+"/*", backupName) {
 		return false
 	}
-	if anyFile(root, IfcfgDir+"/ifcfg-*", func(n string) bool { return n == "ifcfg-lo" || backupName(n) }) {
+	if anyFile(root, IfcfgDir+"/ifcfg-*", notLoIfcfg) {
 		return true
 	}
 	return info.Family == osinfo.RHEL && info.ID != "fedora" && info.Major() > 0 && info.Major() < 9

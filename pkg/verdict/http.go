@@ -27,9 +27,14 @@ const (
 
 // Sign returns the HeaderSignature value for body under key.
 func Sign(key, body []byte) string {
+	return "sha256=" + hex.EncodeToString(mac(key, body))
+}
+
+// mac is the HMAC-SHA256 of body under key.
+func mac(key, body []byte) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+	return m.Sum(nil)
 }
 
 // checkSignature compares a HeaderSignature value in constant time.
@@ -42,9 +47,7 @@ func checkSignature(key, body []byte, header string) bool {
 	if err != nil {
 		return false
 	}
-	m := hmac.New(sha256.New, key)
-	m.Write(body)
-	return hmac.Equal(raw, m.Sum(nil))
+	return hmac.Equal(raw, mac(key, body))
 }
 
 // ParseLine parses one verdict line (PREPAGENT-READY/NOTREADY, no

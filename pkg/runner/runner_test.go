@@ -1,0 +1,118 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/prepagent/prepagent/pkg/check"
+	"github.com/prepagent/prepagent/pkg/rootfs"
+)
+
+// fake is a check whose verdicts are scripted: it fails until its Fix
+// wrote /fixed, unless told otherwise.
+type fake struct {
+	id       string
+	checkErr error
+	fixErr   error
+	fixable  bool
+	fixCalls *int
+	// staysBroken makes the re-check fail even after Fix.
+	staysBroken bool
+}
+
+func (f fake) ID() string { return f.id }
+
+func (f fake) Check(_ context.Context, env *check.Env) (check.Result, error) {
+	if f.checkErr != nil {
+		return check.Result{}, f.checkErr
+	}
+	if env.Root.Exists("/fixed-"+f.id) && !f.staysBroken {
+		return check.Result{Status: check.Pass, Summary: "ok"}, nil
+	}
+	return check.Result{Status: check.Fail, Summary: "broken", Fixable: f.fixable, Fix: "write /fixed-" + f.id}, nil
+}
+
+func (f fake) Fix(_ context.Context, env *check.Env, _ check.Result) error {
+	*f.fixCalls++
+	if f.fixErr != nil {
+		return f.fixErr
+	}
+	return env.Edit.WriteFile("/fixed-"+f.id, []byte("x\n"), 0o644)
+}
+
+func TestRunVerdicts(t *testing.T) {
+	calls := 0
+	checks := []check.Check{
+		fake{id: "fixable", fixable: true, fixCalls: &calls},
+		fake{id: "unfixable", fixCalls: &calls},
+		fake{id: "undecided", checkErr: errors.New("read /etc/x: corrupt"), fixCalls: &calls},
+		fake{id: "fix-fails", fixable: true, fixErr: errors.New("disk full"), fixCalls: &calls},
+		fake{id: "still-broken", fixable: true, staysBroken: true, fixCalls: &calls},
+	}
+	tests := []struct {
+		mode  Mode
+		want  map[string]check.Status
+		calls int
+		ready bool
+	}{
+		{ModeCheck, map[string]check.Status{"fixable": check.Fail, "unfixable": check.Fail, "undecided": check.Error, "fix-fails": check.Fail, "still-broken": check.Fail}, 0, false},
+		{ModeDryRun, map[string]check.Status{"fixable": check.Fail, "unfixable": check.Fail, "undecided": check.Error, "fix-fails": check.Error, "still-broken": check.Fail}, 3, false},
+		{ModeFix, map[string]check.Status{"fixable": check.Fixed, "unfixable": check.Fail, "undecided": check.Error, "fix-fails": check.Error, "still-broken": check.Fail}, 3, false},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.mode), func(t *testing.T) {
+			calls = 0
+			dir := t.TempDir()
+			r, err := rootfs.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			rep, err := Run(context.Background(), Config{Root: r, Mode: tt.mode, Checks: checks})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, res := range rep.Checks {
+				if res.ID != checks[i].ID() {
+					t.Errorf("check %d is %s, want %s: order must be kept", i, res.ID, checks[i].ID())
+				}
+				if res.Status != tt.want[res.ID] {
+					t.Errorf("%s: status %s (%s), want %s", res.ID, res.Status, res.Summary, tt.want[res.ID])
+				}
+			}
+			if calls != tt.calls {
+				t.Errorf("Fix called %d times, want %d", calls, tt.calls)
+			}
+			if rep.Ready != tt.ready || rep.OS.Family != "other" {
+				t.Errorf("ready=%v family=%q", rep.Ready, rep.OS.Family)
+			}
+			_, fixedExists := os.Stat(filepath.Join(dir, "fixed-fixable"))
+			if (tt.mode == ModeFix) != (fixedExists == nil) {
+				t.Errorf("mode %s: /fixed-fixable exists=%v", tt.mode, fixedExists == nil)
+			}
+		})
+	}
+}
+
+func TestRunOnlyFixedChecksAreReady(t *testing.T) {
+	calls := 0
+	dir := t.TempDir()
+	r, _ := rootfs.Open(dir)
+	defer r.Close()
+	rep, err := Run(context.Background(), Config{Root: r, Mode: ModeFix, Checks: []check.Check{fake{id: "a", fixable: true, fixCalls: &calls}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Ready || len(rep.Failed) != 0 || len(rep.Changes) != 1 || rep.Changes[0].Check != "a" {
+		t.Errorf("ready=%v failed=%v changes=%+v", rep.Ready, rep.Failed, rep.Changes)
+	}
+	if err := Save(r, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Exists("/var/lib/prepagent/report.json") {
+		t.Error("Save wrote no report")
+	}
+}
