@@ -299,20 +299,24 @@ func (c Check) Analyze(ctx context.Context, root *rootfs.Root) (*Detail, error) 
 	}
 	for i, k := range kernels {
 		kr := &d.Kernels[i]
-		seen := map[string]bool{}
+		// Why each driver cannot be added ("" when it can): the same for
+		// every image of the kernel, so decided once.
+		unfixable := map[string]string{}
 		for j := range kr.Initramfs {
 			for di := range kr.Initramfs[j].Drivers {
 				dr := &kr.Initramfs[j].Drivers[di]
 				if dr.ok() {
 					continue
 				}
-				if ok, why := facts[i].shipped(root, k, dr.Name); !ok {
-					dr.Unfixable = why
-					if !seen[dr.Name] {
-						seen[dr.Name] = true
+				why, seen := unfixable[dr.Name]
+				if !seen {
+					_, why = facts[i].shipped(root, k, dr.Name)
+					unfixable[dr.Name] = why
+					if why != "" {
 						kr.Unfixable = append(kr.Unfixable, dr.Name+": "+why)
 					}
 				}
+				dr.Unfixable = why
 			}
 			for pi := range kr.Initramfs[j].PinnedRules {
 				pr := &kr.Initramfs[j].PinnedRules[pi]

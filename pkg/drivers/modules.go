@@ -9,16 +9,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/prepagent/prepagent/pkg/initramfs"
 )
 
 // Required are the drivers a guest needs to boot on Huawei Cloud: the KVM
 // virtio disk, SCSI and NIC drivers with their transport (pci, ring, core),
 // and the Xen front-ends. Names use underscores; module file names may use
-// either (xen-blkfront.ko is xen_blkfront).
-var Required = []string{
-	"virtio_blk", "virtio_scsi", "virtio_net", "virtio_pci", "virtio_ring", "virtio",
-	"xen_blkfront", "xen_netfront",
-}
+// either (xen-blkfront.ko is xen_blkfront). They are the list the
+// initramfs analysis looks for by default.
+var Required = initramfs.RequiredDrivers
 
 // configSymbol maps a required driver to the Kconfig symbol that builds
 // it, read from /boot/config-<ver> as extra evidence. virtio_ring has no

@@ -20,12 +20,10 @@ import (
 // So only the framing is done here, with two reused buffers, and each block
 // is decoded by the library's lz4.UncompressBlock.
 type lz4LegacyReader struct {
-	r    *bufio.Reader
-	in   []byte
-	out  []byte
-	pos  int
-	cum  uint64 // uncompressed bytes so far
-	done bool
+	r   *bufio.Reader
+	in  []byte
+	cum uint64 // uncompressed bytes so far
+	blockBuf
 }
 
 const (
@@ -45,26 +43,41 @@ func newLz4LegacyReader(r io.Reader) (*lz4LegacyReader, error) {
 	return z, nil
 }
 
-func (z *lz4LegacyReader) Read(p []byte) (int, error) {
-	for z.pos == len(z.out) {
-		if z.done {
+func (z *lz4LegacyReader) Read(p []byte) (int, error) { return z.read(p, z.block) }
+
+// blockBuf is the output side of a block decoder: out[pos:] is what is
+// left of the last decoded block, done is set after the last one.
+type blockBuf struct {
+	out  []byte
+	pos  int
+	done bool
+}
+
+// read copies decoded bytes into p, calling next to decode another
+// block whenever the current one is used up.
+func (b *blockBuf) read(p []byte, next func() error) (int, error) {
+	for b.pos == len(b.out) {
+		if b.done {
 			return 0, io.EOF
 		}
-		if err := z.block(); err != nil {
+		if err := next(); err != nil {
 			return 0, err
 		}
 	}
-	n := copy(p, z.out[z.pos:])
-	z.pos += n
+	n := copy(p, b.out[b.pos:])
+	b.pos += n
 	return n, nil
 }
+
+// end marks the stream as finished: no bytes left, no block to come.
+func (b *blockBuf) end() { b.done, b.out, b.pos = true, b.out[:0], 0 }
 
 func (z *lz4LegacyReader) block() error {
 	var b [4]byte
 	n, err := io.ReadFull(z.r, b[:])
 	if err == io.EOF || (err == nil && binary.LittleEndian.Uint32(b[:]) == 0) {
 		// The frame ends with the data (or NUL padding after it).
-		z.done, z.out, z.pos = true, z.out[:0], 0
+		z.end()
 		return nil
 	}
 	if err != nil {
@@ -78,7 +91,7 @@ func (z *lz4LegacyReader) block() error {
 		// The kernel's own images append the uncompressed size; it is the
 		// end when nothing follows.
 		if _, err := z.r.Peek(1); err == io.EOF {
-			z.done, z.out, z.pos = true, z.out[:0], 0
+			z.end()
 			return nil
 		}
 	}

@@ -38,9 +38,7 @@ type lzopReader struct {
 	r     *bufio.Reader
 	flags uint32
 	in    []byte
-	out   []byte
-	pos   int
-	done  bool
+	blockBuf
 }
 
 func newLzopReader(r io.Reader) (*lzopReader, error) {
@@ -144,19 +142,7 @@ func (z *lzopReader) header() error {
 	return nil
 }
 
-func (z *lzopReader) Read(p []byte) (int, error) {
-	for z.pos == len(z.out) {
-		if z.done {
-			return 0, io.EOF
-		}
-		if err := z.block(); err != nil {
-			return 0, err
-		}
-	}
-	n := copy(p, z.out[z.pos:])
-	z.pos += n
-	return n, nil
-}
+func (z *lzopReader) Read(p []byte) (int, error) { return z.read(p, z.block) }
 
 func (z *lzopReader) u32() (uint32, error) {
 	var b [4]byte
@@ -172,8 +158,7 @@ func (z *lzopReader) block() error {
 		return err
 	}
 	if dstLen == 0 {
-		z.done = true
-		z.out, z.pos = z.out[:0], 0
+		z.end()
 		return nil
 	}
 	srcLen, err := z.u32()
