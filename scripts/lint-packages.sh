@@ -6,6 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/package.sh >/dev/null
 fail=0
+# rpmlint unpacks with `rpm2cpio | cpio -id`, and nfpm stores absolute
+# member names (/usr/bin/prepagent): GNU cpio would write them into the
+# host's own /. A cpio first in PATH that forces --no-absolute-filenames
+# keeps the extraction in rpmlint's temp dir (and lets rpmlint see the files).
+safebin=$(mktemp -d)
+trap 'rm -rf "$safebin"' EXIT
+cat >"$safebin/cpio" <<'EOC'
+#!/bin/sh
+exec /usr/bin/cpio --no-absolute-filenames "$@"
+EOC
+chmod 755 "$safebin/cpio"
 for deb in dist/*.deb; do
 	echo "lintian $deb"
 	out=$(lintian --fail-on error,warning "$deb" 2>&1) || fail=1
@@ -13,7 +24,7 @@ for deb in dist/*.deb; do
 done
 for rpm in dist/*.rpm; do
 	echo "rpmlint $rpm"
-	out=$(rpmlint -c packaging/rpmlint.toml "$rpm" 2>&1) || fail=1
+	out=$(PATH="$safebin:$PATH" rpmlint -c packaging/rpmlint.toml "$rpm" 2>&1) || fail=1
 	echo "$out" | grep -E ' [EW]: |checked' || true
 	echo "$out" | grep -q ' 0 errors, 0 warnings' || fail=1
 done
