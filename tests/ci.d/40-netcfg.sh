@@ -7,5 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 for target in FuzzIfcfg FuzzInterfaces FuzzKeyfile FuzzNetplan; do
-	go test -run '^$' -fuzz "^${target}\$" -fuzztime 20s ./pkg/netcfg
+	go test -run '^$' -fuzz "^${target}\$" -fuzztime 20s -fuzzminimizetime 3s ./pkg/netcfg
 done

@@ -17,7 +17,7 @@ fuzz() { # PKG TARGET FILES...
 		echo "fuzz $target: unchanged since the last pass, skipped" >&2
 		return
 	fi
-	go test -run '^$' -fuzz "^$target\$" -fuzztime "$FUZZTIME" "$pkg"
+	go test -run '^$' -fuzz "^$target\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 3s "$pkg"
 	rm -f "$PREPAGENT_CACHE"/fuzz-diskcheck-"$target"-*
 	touch "$stamp"
 }

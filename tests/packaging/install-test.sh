@@ -69,9 +69,10 @@ ok "dpkg --purge leaves no file behind"
 
 echo "== rpm: $rpm"
 # Capture first: grep -q closing the pipe early would fail under pipefail.
-scripts=$(rpm -qp --scripts "$rpm")
-files=$(rpm -qlp "$rpm")
-conf=$(rpm -qp --configfiles "$rpm")
+q=(rpm --dbpath "$work/rpmdb" -qp)  # query without touching the host's rpm database
+scripts=$("${q[@]}" --scripts "$rpm")
+files=$("${q[@]}" -l "$rpm")
+conf=$("${q[@]}" --configfiles "$rpm")
 grep -q 'systemctl --no-reload preset prepagent.service' <<<"$scripts" || fail "%post lacks preset"
 grep -q 'systemctl --no-reload disable prepagent.service' <<<"$scripts" || fail "%preun lacks disable"
 grep -qx /usr/bin/prepagent <<<"$files" || fail "rpm lacks /usr/bin/prepagent"
