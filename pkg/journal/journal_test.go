@@ -1,52 +1,17 @@
 package journal
 
 import (
-	"crypto/sha256"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/prepagent/prepagent/internal/testroot"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
-
-// snapshot records every path under dir (except prepagent's state) with
-// type, mode, owner, mtime and content hash: "byte for byte" made testable.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "var/lib/prepagent" || strings.HasPrefix(rel, "var/lib/prepagent/") {
-			return filepath.SkipDir
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		desc := fmt.Sprintf("%v %d:%d", fi.Mode(), st.Uid, st.Gid)
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			t, _ := os.Readlink(p)
-			desc += " -> " + t
-		case fi.Mode().IsRegular():
-			b, _ := os.ReadFile(p)
-			desc += fmt.Sprintf(" %x mtime=%d", sha256.Sum256(b), fi.ModTime().UnixNano())
-		}
-		out[rel] = desc
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 func setup(t *testing.T) (*rootfs.Root, string) {
 	t.Helper()
@@ -75,7 +40,11 @@ func setup(t *testing.T) (*rootfs.Root, string) {
 
 func TestFixThenRollbackIsByteForByte(t *testing.T) {
 	r, dir := setup(t)
-	before := snapshot(t, dir)
+	before := testroot.Snapshot(t, dir)
+	confInfo, err := os.Stat(dir + "/etc/a.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
 	j := New(r, "20260101T000000Z-aaaaaa", false)
 	e := j.For("test")
 	steps := []func() error{
@@ -109,8 +78,11 @@ func TestFixThenRollbackIsByteForByte(t *testing.T) {
 	if _, err := Rollback(r, runID); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(before, snapshot(t, dir)); diff != "" {
+	if diff := cmp.Diff(before, testroot.Snapshot(t, dir)); diff != "" {
 		t.Errorf("tree after rollback differs (-before +after):\n%s", diff)
+	}
+	if fi, err := os.Stat(dir + "/etc/a.conf"); err != nil || !fi.ModTime().Equal(confInfo.ModTime()) {
+		t.Errorf("rollback did not restore the mtime of /etc/a.conf: %v, want %v (%v)", fi.ModTime(), confInfo.ModTime(), err)
 	}
 	// Rolling back twice is harmless, and the run is now marked.
 	if _, err := Rollback(r, runID); err != nil {
@@ -144,7 +116,7 @@ func TestUnchangedContentIsNotAChange(t *testing.T) {
 
 func TestDryRunWritesNothingAndShowsDiffs(t *testing.T) {
 	r, dir := setup(t)
-	before := snapshot(t, dir)
+	before := testroot.Snapshot(t, dir)
 	j := New(r, "20260101T000000Z-cccccc", true)
 	e := j.For("test")
 	if err := e.WriteFile("/etc/a.conf", []byte("alpha\ngamma\n"), 0o644); err != nil {
@@ -160,7 +132,7 @@ func TestDryRunWritesNothingAndShowsDiffs(t *testing.T) {
 	if err := e.RemoveAll("/var/log/app"); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(before, snapshot(t, dir)); diff != "" {
+	if diff := cmp.Diff(before, testroot.Snapshot(t, dir)); diff != "" {
 		t.Errorf("dry run changed the tree:\n%s", diff)
 	}
 	if _, err := os.Stat(filepath.Join(dir, BackupDir)); !os.IsNotExist(err) {
