@@ -8,12 +8,16 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin
 
-.PHONY: all build demo test unit lint fuzz bench e2e package lint-packages clean
+.PHONY: all build prepctl demo test unit lint fuzz bench e2e package lint-packages clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/prepagent ./cmd/prepagent
+
+# The host-side tool (links the Huawei Cloud SDK; the guest binary does not).
+prepctl:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/prepctl ./cmd/prepctl
 
 # The main job on the bundled example trees: a read-only check, then the
 # dry-run diffs of what fix would change. Works on copies; the examples
