@@ -86,7 +86,12 @@ type Env struct {
 	Root *rootfs.Root
 	OS   osinfo.Info
 	Cmd  command.Runner
-	Log  *slog.Logger
+	// Guest runs the prepared OS's own programs (initramfs generators,
+	// grub-mkconfig) with argv as the guest sees it: directly when Root is
+	// the running system, confined to Root otherwise. Never nil in an Env
+	// the runner builds.
+	Guest command.Runner
+	Log   *slog.Logger
 	// Edit is the journal editor for the running check; nil in check mode.
 	Edit *journal.Editor
 	// DryRun is true for `fix --dry-run`.

@@ -10,12 +10,15 @@
 package chroot
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/prepagent/prepagent/pkg/command"
 )
 
 // Binds are the host directories a chrooted initramfs generator needs:
@@ -93,4 +96,33 @@ func With(dir string, m Mounter, fn func() error) (err error) {
 		mounted = append(mounted, dst)
 	}
 	return fn()
+}
+
+// Runner is a command.Runner for the guest's own programs: each argv runs
+// chrooted into Dir with Binds mounted for the call. Mounter nil means the
+// real mount(2); Inner runs the chroot command.
+type Runner struct {
+	Dir     string
+	Mounter Mounter
+	Inner   command.Runner
+}
+
+// Run implements command.Runner.
+func (r Runner) Run(ctx context.Context, c command.Cmd) (command.Result, error) {
+	m := r.Mounter
+	if m == nil {
+		m = Sys{}
+	}
+	var res command.Result
+	err := With(r.Dir, m, func() error {
+		var err error
+		c.Argv = Argv(r.Dir, c.Argv...)
+		c.Env = append(append([]string{}, Env...), c.Env...)
+		res, err = r.Inner.Run(ctx, c)
+		if err != nil {
+			return fmt.Errorf("in %s: %w", r.Dir, err)
+		}
+		return nil
+	})
+	return res, err
 }

@@ -623,9 +623,6 @@ func (c Check) Fix(ctx context.Context, env *check.Env, r check.Result) error {
 		}
 	}
 	m := c.Mounter
-	if m == nil {
-		m = chroot.Sys{}
-	}
 	for _, j := range jobs {
 		exists := env.Root.Exists(j.image)
 		argv := rb.Command(j.k, j.image, exists)

@@ -2,7 +2,6 @@ package drivers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/chroot"
@@ -61,20 +60,16 @@ func anyExists(root *rootfs.Root, paths []string) bool {
 	return false
 }
 
-// runTool runs argv in the prepared OS: directly on the host, or chrooted
-// into the root with /proc, /sys and /dev bound in (unmounted again on
-// every path).
+// runTool runs argv in the prepared OS through env.Guest; a test's
+// Mounter confines it with recorded mounts instead.
 func runTool(ctx context.Context, env *check.Env, m chroot.Mounter, argv []string) error {
-	if env.Root.IsHost() {
-		_, err := env.Cmd.Run(ctx, command.Cmd{Argv: argv})
-		return err
+	guest := env.Guest
+	switch {
+	case m != nil && !env.Root.IsHost():
+		guest = chroot.Runner{Dir: env.Root.Dir(), Mounter: m, Inner: env.Cmd}
+	case guest == nil:
+		guest = env.Cmd
 	}
-	dir := env.Root.Dir()
-	return chroot.With(dir, m, func() error {
-		_, err := env.Cmd.Run(ctx, command.Cmd{Argv: chroot.Argv(dir, argv...), Env: chroot.Env})
-		if err != nil {
-			return fmt.Errorf("in %s: %w", dir, err)
-		}
-		return nil
-	})
+	_, err := guest.Run(ctx, command.Cmd{Argv: argv})
+	return err
 }

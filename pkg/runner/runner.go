@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prepagent/prepagent/pkg/check"
+	"github.com/prepagent/prepagent/pkg/chroot"
 	"github.com/prepagent/prepagent/pkg/command"
 	"github.com/prepagent/prepagent/pkg/journal"
 	"github.com/prepagent/prepagent/pkg/osinfo"
@@ -35,10 +36,13 @@ const (
 
 // Config is one run's setup.
 type Config struct {
-	Root    *rootfs.Root
-	Mode    Mode
-	Checks  []check.Check
-	Cmd     command.Runner
+	Root   *rootfs.Root
+	Mode   Mode
+	Checks []check.Check
+	Cmd    command.Runner
+	// Guest runs the prepared OS's own programs; nil means cfg.Cmd on the
+	// running system and a confined runner under --root.
+	Guest   command.Runner
 	Log     *slog.Logger
 	Options check.Options
 	Version string
@@ -69,6 +73,12 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 	if cfg.Cmd == nil {
 		cfg.Cmd = command.Exec{}
 	}
+	if cfg.Guest == nil {
+		cfg.Guest = cfg.Cmd
+		if !cfg.Root.IsHost() {
+			cfg.Guest = chroot.Runner{Dir: cfg.Root.Dir(), Inner: cfg.Cmd}
+		}
+	}
 	start := now()
 	runID := cfg.RunID
 	if runID == "" {
@@ -97,6 +107,7 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 			Root:    cfg.Root,
 			OS:      info,
 			Cmd:     cfg.Cmd,
+			Guest:   cfg.Guest,
 			Log:     cfg.Log.With("check", c.ID()),
 			DryRun:  cfg.Mode == ModeDryRun,
 			Options: cfg.Options,
