@@ -20,7 +20,11 @@
 // /var/lib/cloud, /var/lib/prepagent/backups.
 // Writes (fix --generalize): empties, truncates and removes files there;
 // directories services need stay. Symlinks are removed as links and never
-// followed.
+// followed, at any level: a walked directory that is itself a link
+// (/var/log -> /etc, /root -> /etc, /tmp -> /home) or lies below one is
+// kept and not entered, and every change re-checks its path just before
+// it is made. A state directory reached through a link
+// (/var/lib/prepagent -> /var/log/x) is an error: nothing is generalised.
 package generalize
 
 import (
@@ -64,6 +68,9 @@ type Detail struct {
 // Scan runs every operation's read-only scan. Operations are listed in
 // the order fix performs them: machine-id late, the backups last.
 func Scan(root *rootfs.Root, final bool) (*Detail, error) {
+	if err := checkStateDir(root); err != nil {
+		return nil, err
+	}
 	s := &scanner{root: root, live: root.IsHost(), final: final}
 	d := &Detail{Final: final}
 	steps := []func() (Op, error){
@@ -83,6 +90,26 @@ func Scan(root *rootfs.Root, final bool) (*Detail, error) {
 		return nil, err
 	}
 	d.Ops = append(d.Ops, op)
+	// Every operation checks its own directories; this pass is the one
+	// rule for all of them, whoever listed the item: nothing is acted on
+	// below a symlink.
+	for i := range d.Ops {
+		op := &d.Ops[i]
+		var keep []Item
+		for _, it := range op.Items {
+			l, err := linkIn(root, it.Path, false)
+			if err != nil {
+				return nil, err
+			}
+			if l == "" {
+				keep = append(keep, it)
+				continue
+			}
+			it.Action, it.Reason = "", "below the symlink "+l+": not followed"
+			op.Kept = append(op.Kept, it)
+		}
+		op.Items = keep
+	}
 	for _, op := range d.Ops {
 		d.PendingItems += len(op.Items)
 		d.KeptItems += len(op.Kept)
@@ -229,9 +256,17 @@ func (Check) Fix(_ context.Context, env *check.Env, r check.Result) error {
 			return err
 		}
 	}
+	if err := checkStateDir(env.Root); err != nil {
+		return err
+	}
 	ed := env.Edit.Redacted()
 	for _, op := range d.Ops {
 		for _, it := range op.Items {
+			// The scan saw real directories; a link swapped in since
+			// (a live /tmp is world-writable) must not be written through.
+			if err := noLinkAbove(env.Root, it.Path); err != nil {
+				return fmt.Errorf("%s: %w", op.Name, err)
+			}
 			var err error
 			switch it.Action {
 			case ActEmpty, ActTruncate:
@@ -260,6 +295,9 @@ func (Check) Fix(_ context.Context, env *check.Env, r check.Result) error {
 // kept); it re-checks the type so a file swapped for a link since the scan
 // is not written through.
 func truncate(ed *journal.Editor, root *rootfs.Root, p string) error {
+	if err := noLinkAbove(root, p); err != nil {
+		return err
+	}
 	fi, ok, err := lstatIfExists(root, p)
 	if err != nil || !ok {
 		return err
@@ -270,6 +308,18 @@ func truncate(ed *journal.Editor, root *rootfs.Root, p string) error {
 	return ed.WriteFile(p, nil, fi.Mode().Perm())
 }
 
+// noLinkAbove fails when a directory above p is a symlink.
+func noLinkAbove(root *rootfs.Root, p string) error {
+	l, err := linkIn(root, p, false)
+	if err != nil {
+		return err
+	}
+	if l != "" {
+		return fmt.Errorf("refusing to change %s: %s is a symlink (not followed)", p, l)
+	}
+	return nil
+}
+
 // removeTree removes p and everything below it through the journal,
 // never following symlinks. Special files (sockets, FIFOs, devices) cannot
 // be journaled: they stay, and so do the directories holding them; their
@@ -277,6 +327,9 @@ func truncate(ed *journal.Editor, root *rootfs.Root, p string) error {
 func removeTree(ed *journal.Editor, root *rootfs.Root, p string, depth int) ([]string, error) {
 	if depth > 256 {
 		return nil, fmt.Errorf("remove %s: directory tree too deep", p)
+	}
+	if err := noLinkAbove(root, p); err != nil {
+		return nil, err
 	}
 	fi, ok, err := lstatIfExists(root, p)
 	if err != nil || !ok {
@@ -310,6 +363,9 @@ func removeTree(ed *journal.Editor, root *rootfs.Root, p string, depth int) ([]s
 // included). This is prepagent's own state, so it is written with rootfs
 // directly, as DEVELOPING.md asks; the change list still names it.
 func deleteBackups(env *check.Env) error {
+	if err := checkStateDir(env.Root); err != nil {
+		return err
+	}
 	ents, err := readDirIfExists(env.Root, journal.BackupDir)
 	if err != nil {
 		return err
@@ -342,6 +398,9 @@ func treeSizeQuiet(root *rootfs.Root, p string) (int64, int, error) {
 func rootRemoveAll(root *rootfs.Root, p string, depth int) error {
 	if depth > 256 {
 		return fmt.Errorf("remove %s: directory tree too deep", p)
+	}
+	if err := noLinkAbove(root, p); err != nil {
+		return err
 	}
 	fi, ok, err := lstatIfExists(root, p)
 	if err != nil || !ok {

@@ -294,3 +294,197 @@ func TestTmpSymlinkIsNotEmptied(t *testing.T) {
 		t.Errorf("evidence does not explain the kept /tmp link:\n%s", ev)
 	}
 }
+
+// plantEtc puts files in /etc that a generalisation walking through a
+// link would empty or remove: names that look like logs, histories and
+// journal directories.
+func plantEtc(t *testing.T, dir string) {
+	t.Helper()
+	for p, data := range map[string]string{
+		"etc/fstab": "UUID=0a1b / ext4 defaults 0 1\n",
+		"etc/sysconfig/network-scripts/ifcfg-eth0": "DEVICE=eth0\nBOOTPROTO=dhcp\n",
+		"etc/syslog.1":                               "looks rotated\n",
+		"etc/app.log":                                "looks live\n",
+		"etc/.bash_history":                          "not a history here\n",
+		"etc/journal/0123/system.journal":            "journal-looking\n",
+		"etc/instances/iid/datasource":               "cloud-looking\n",
+		"outside/keep.log":                           "outside the walked dirs\n",
+		"outside/journal/0123/system.journal":        "outside\n",
+		"var/log/prepagent-elsewhere/.placeholder":   "x\n",
+		"var/lib/prepagent-target/backups/.keep.log": "x\n",
+	} {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// mayChange says whether generalisation may change rel (a path relative
+// to the root): the walked directories and the few named files.
+func mayChange(rel string) bool {
+	for _, d := range []string{"var/log/", "tmp/", "var/tmp/", "root/", "home/", "var/cache/", "var/crash/", "var/lib/dhcp/",
+		"var/lib/NetworkManager/", "var/lib/cloud/", "var/lib/systemd/", "var/lib/dbus/", "var/lib/postgresql/", "etc/ssh/ssh_host_"} {
+		if strings.HasPrefix(rel+"/", d) && rel+"/" != d {
+			return true
+		}
+	}
+	switch rel {
+	case "etc/machine-id", "etc/passwd-", "etc/shadow-":
+		return true
+	}
+	return false
+}
+
+func relink(t *testing.T, dir, target, p string) {
+	t.Helper()
+	full := filepath.Join(dir, p)
+	if err := os.RemoveAll(full); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, full); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Finding 6 of issue 15: with /var/log -> /etc, generalisation emptied
+// /etc/fstab. No walked directory is followed at any level.
+func TestSymlinkedDirectoriesAreNotFollowed(t *testing.T) {
+	tests := []struct {
+		name, target, link string
+		// kept is the link reported as kept (not entered); "" when the
+		// link itself is removed as a link.
+		kept string
+	}{
+		{"var/log absolute", "/etc", "var/log", "/var/log"},
+		{"var/log relative", "../etc", "var/log", "/var/log"},
+		{"var/log climbing", "../../../../etc", "var/log", "/var/log"},
+		{"entry in var/log", "/etc", "var/log/x", ""},
+		{"journal dir", "../../etc", "var/log/journal", ""},
+		{"entry in journal dir", "../../../etc", "var/log/journal/0123", ""},
+		{"dotdot through journal", "journal/../../../etc", "var/log/apt", ""},
+		{"tmp", "/etc", "tmp", "/tmp"},
+		{"var/tmp", "../etc", "var/tmp", "/var/tmp"},
+		{"history file", "/etc/fstab", "root/.bash_history", ""},
+		{"home dir", "/etc", "home/alice", "/home/alice"},
+		{"root home", "/etc", "root", "/root"},
+		{"home", "/etc", "home", "/home"},
+		{"cloud dir", "/etc", "var/lib/cloud", "/var/lib/cloud"},
+		{"var/lib/dhcp", "/etc", "var/lib/dhcp", "/var/lib/dhcp"},
+		{"var/cache", "/outside", "var/cache", "/var/cache"},
+		{"var/log to outside", "/outside", "var/log", "/var/log"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := testroot.Copy(t, "testdata/roots/debian12")
+			plantEtc(t, dir)
+			relink(t, dir, tt.target, tt.link)
+			orig := testroot.Snapshot(t, dir)
+
+			rep := run(t, dir, runner.ModeFix, on)
+			c := rep.Checks[0]
+			if c.Status == check.Error {
+				t.Fatalf("generalize = error: %s", c.Summary)
+			}
+			after := testroot.Snapshot(t, dir)
+			for rel, was := range orig {
+				if mayChange(rel) {
+					continue
+				}
+				if now, ok := after[rel]; !ok || now != was {
+					t.Errorf("/%s changed outside the generalised directories: %q -> %q", rel, was, now)
+				}
+			}
+			for rel := range after {
+				if _, ok := orig[rel]; !ok && !mayChange(rel) {
+					t.Errorf("/%s created", rel)
+				}
+			}
+			ev := strings.Join(c.Evidence, "\n")
+			if tt.kept != "" {
+				if fi, err := os.Lstat(filepath.Join(dir, tt.link)); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+					t.Errorf("link /%s must stay a link: %v", tt.link, err)
+				}
+				if !strings.Contains(ev, tt.kept+": is a symlink") {
+					t.Errorf("evidence does not say %s is a kept link:\n%s", tt.kept, ev)
+				}
+			} else if _, err := os.Lstat(filepath.Join(dir, tt.link)); err == nil && !strings.HasPrefix(tt.link, "root/") {
+				t.Errorf("link /%s in a walked directory must be removed as a link", tt.link)
+			}
+			if _, err := journal.Rollback(open(t, dir), rep.RunID); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(orig, testroot.Snapshot(t, dir)); diff != "" {
+				t.Errorf("rollback did not restore the tree (-orig +now):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A state directory reached through a link is refused before anything is
+// generalised: its backups would land where the link points.
+func TestSymlinkedStateDirIsRefused(t *testing.T) {
+	for _, tt := range []struct{ name, target, link string }{
+		{"into var/log", "/var/log/prepagent-elsewhere", "var/lib/prepagent"},
+		{"relative into var/log", "../log/prepagent-elsewhere", "var/lib/prepagent"},
+		{"outside", "/outside", "var/lib/prepagent"},
+		{"backups into var/log", "/var/log/prepagent-elsewhere", "var/lib/prepagent/backups"},
+		{"var/lib", "/var/lib/prepagent-target/..", "var/lib"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := testroot.Copy(t, "testdata/roots/debian12")
+			plantEtc(t, dir)
+			if tt.link == "var/lib" {
+				// var/lib -> a copy of itself, so only the link differs.
+				if err := os.Rename(filepath.Join(dir, "var/lib"), filepath.Join(dir, "var/lib-real")); err != nil {
+					t.Fatal(err)
+				}
+				tt.target = "lib-real"
+			}
+			relink(t, dir, tt.target, tt.link)
+			orig := testroot.Snapshot(t, dir)
+			for _, mode := range []runner.Mode{runner.ModeFix, runner.ModeCheck} {
+				rep := run(t, dir, mode, on)
+				c := rep.Checks[0]
+				if c.Status != check.Error || !strings.Contains(c.Summary, "/"+tt.link+" is a symlink") || !strings.Contains(c.Summary, journal.StateDir) {
+					t.Errorf("%s: generalize = %s %q, want an error naming the link", mode, c.Status, c.Summary)
+				}
+				if len(rep.Changes) != 0 {
+					t.Errorf("%s: %d changes made", mode, len(rep.Changes))
+				}
+			}
+			if diff := cmp.Diff(orig, testroot.Snapshot(t, dir)); diff != "" {
+				t.Errorf("tree changed (-orig +now):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLinkIn(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "a/b"), 0o755)
+	os.Symlink("b", filepath.Join(dir, "a/l"))
+	r := open(t, dir)
+	for _, tt := range []struct {
+		p    string
+		self bool
+		want string
+	}{
+		{"/a/b/c", true, ""}, {"/a/l", false, ""}, {"/a/l", true, "/a/l"}, {"/a/l/x/y", false, "/a/l"},
+		{"/missing/x", true, ""},
+	} {
+		got, err := linkIn(r, tt.p, tt.self)
+		if err != nil || got != tt.want {
+			t.Errorf("linkIn(%s, %v) = %q, %v; want %q", tt.p, tt.self, got, err, tt.want)
+		}
+	}
+	if _, err := linkIn(r, "/a/b/../l", true); err == nil {
+		t.Errorf("linkIn accepted a path with ..")
+	}
+}

@@ -3,12 +3,14 @@ package generalize
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/prepagent/prepagent/pkg/cloudinit"
 	"github.com/prepagent/prepagent/pkg/journal"
@@ -94,9 +96,80 @@ func (s *scanner) lstat(p string) (fs.FileInfo, bool, error) {
 	return lstatIfExists(s.root, p)
 }
 
+// linkIn returns the first component of p, from the top down, that is a
+// symlink ("" when there is none); self says whether p itself counts.
+// The root handle clamps links to the root but still follows them, and
+// /var/log -> /etc would make "truncate the logs" empty /etc: every
+// directory generalisation walks or writes in must be a real one at every
+// level. A missing component ends the walk (nothing below it exists). A
+// path that is not clean (a ".." a guest configuration could smuggle in)
+// is refused: ".." after a link is resolved after the link.
+func linkIn(root *rootfs.Root, p string, self bool) (string, error) {
+	if !strings.HasPrefix(p, "/") || path.Clean(p) != p {
+		return "", fmt.Errorf("walk %s: not an absolute clean path", p)
+	}
+	end := p
+	if !self {
+		end = path.Dir(p)
+	}
+	cur := ""
+	for _, c := range strings.Split(strings.TrimPrefix(end, "/"), "/") {
+		if c == "" {
+			continue
+		}
+		cur += "/" + c
+		fi, err := root.Lstat(cur)
+		if err != nil {
+			if rootfs.IsNotExist(err) || errors.Is(err, syscall.ENOTDIR) {
+				return "", nil
+			}
+			return "", fmt.Errorf("stat %s: %w", cur, err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return cur, nil
+		}
+	}
+	return "", nil
+}
+
+// linked reports whether p (self) or a directory above it is a symlink;
+// the link is then listed as kept, once, and nothing is walked through it.
+func (s *scanner) linked(op *Op, p string, self bool) (bool, error) {
+	l, err := linkIn(s.root, p, self)
+	if err != nil || l == "" {
+		return false, err
+	}
+	if !op.has(l) {
+		t, _ := s.root.Readlink(l)
+		op.Kept = append(op.Kept, Item{Path: l, Target: t, Reason: "is a symlink: not followed, nothing through it is touched"})
+	}
+	return true, nil
+}
+
+// ErrStateLink is returned when prepagent's state directory (or a
+// directory above it) is a symlink.
+var ErrStateLink = errors.New("prepagent's state directory must not be a symlink")
+
+// checkStateDir refuses a state directory reached through a symlink: the
+// journal would keep its backups (copies of everything generalisation
+// removes) wherever the link points, /var/log included, where the
+// logfiles operation would then truncate them, and --final would delete
+// whatever the link names.
+func checkStateDir(root *rootfs.Root) error {
+	l, err := linkIn(root, journal.BackupDir, true)
+	if err != nil || l == "" {
+		return err
+	}
+	t, _ := root.Readlink(l)
+	return fmt.Errorf("state directory %s: %s is a symlink to %q: refusing to generalise: %w", journal.StateDir, l, t, ErrStateLink)
+}
+
 // addFile adds p with action act when it is a regular file (non-empty for
 // empty/truncate); links and special files are never acted on through.
 func (s *scanner) addFile(op *Op, p, act string) error {
+	if l, err := s.linked(op, p, false); err != nil || l {
+		return err
+	}
 	fi, ok, err := s.lstat(p)
 	if err != nil || !ok {
 		return err
@@ -120,6 +193,9 @@ func (s *scanner) addFile(op *Op, p, act string) error {
 
 // addGlob adds every regular file matching pattern (last element only).
 func (s *scanner) addGlob(op *Op, pattern, act string) error {
+	if l, err := s.linked(op, path.Dir(pattern), true); err != nil || l {
+		return err
+	}
 	m, err := s.root.Glob(pattern)
 	if err != nil {
 		return err
@@ -181,6 +257,9 @@ func (s *scanner) hasSpecial(p string, depth int) (bool, error) {
 // ActRemove, a directory as ActRemoveTree with its size; special files
 // are kept.
 func (s *scanner) addEntry(op *Op, p string) error {
+	if l, err := s.linked(op, p, false); err != nil || l {
+		return err
+	}
 	fi, ok, err := s.lstat(p)
 	if err != nil || !ok {
 		return err
@@ -214,6 +293,9 @@ func (s *scanner) addEntry(op *Op, p string) error {
 
 // addChildren adds every entry inside dir (dir itself stays).
 func (s *scanner) addChildren(op *Op, dir string, skip func(name string) string) error {
+	if l, err := s.linked(op, dir, true); err != nil || l {
+		return err
+	}
 	ents, err := readDirIfExists(s.root, dir)
 	if err != nil {
 		return err
@@ -334,10 +416,19 @@ var HistoryFiles = []string{
 	".node_repl_history", ".lesshst", ".viminfo", ".wget-hsts",
 }
 
-// homes returns /root, /home/* and every home directory in /etc/passwd.
-func (s *scanner) homes() ([]string, error) {
+// homes returns /root, /home/* and every home directory in /etc/passwd
+// that is a real directory. A home that is a symlink, or lies below one
+// (/root -> /etc, /home -> /srv), is listed in op as kept and never
+// entered: its histories would be the target's files.
+func (s *scanner) homes(op *Op) ([]string, error) {
 	set := map[string]bool{"/root": true}
-	if ents, err := s.root.ReadDir("/home"); err == nil {
+	if l, err := s.linked(op, "/home", true); err != nil {
+		return nil, err
+	} else if !l {
+		ents, err := readDirIfExists(s.root, "/home")
+		if err != nil {
+			return nil, err
+		}
 		for _, e := range ents {
 			set[path.Join("/home", e.Name())] = true
 		}
@@ -355,23 +446,40 @@ func (s *scanner) homes() ([]string, error) {
 	}
 	var out []string
 	for h := range set {
-		if fi, err := s.root.Stat(h); err == nil && fi.IsDir() {
-			out = append(out, h)
-		}
+		out = append(out, h)
 	}
 	sort.Strings(out)
-	return out, nil
+	var dirs []string
+	for _, h := range out {
+		if l, err := s.linked(op, h, true); err != nil {
+			return nil, err
+		} else if l {
+			continue
+		}
+		if fi, ok, err := s.lstat(h); err != nil {
+			return nil, err
+		} else if ok && fi.IsDir() {
+			dirs = append(dirs, h)
+		}
+	}
+	return dirs, nil
 }
 
 func (s *scanner) history() (Op, error) {
 	op := Op{Name: "shell-history", Description: "remove root's and users' shell and tool histories (bash, zsh, fish, python, mysql, less, vim...)"}
-	hs, err := s.homes()
+	hs, err := s.homes(&op)
 	if err != nil {
 		return op, err
 	}
 	for _, h := range hs {
 		for _, f := range HistoryFiles {
 			p := path.Join(h, f)
+			// .local/share/fish: a link below the home is not entered.
+			if l, err := linkIn(s.root, p, false); err != nil {
+				return op, err
+			} else if l != "" {
+				continue
+			}
 			fi, ok, err := s.lstat(p)
 			if err != nil {
 				return op, err
@@ -436,6 +544,9 @@ func keepLogLink(p, target string) bool {
 func (s *scanner) walkLogs(op *Op, dir string, depth int) error {
 	if depth > 64 {
 		return fmt.Errorf("walk %s: directory tree too deep", dir)
+	}
+	if l, err := s.linked(op, dir, true); err != nil || l {
+		return err
 	}
 	ents, err := readDirIfExists(s.root, dir)
 	if err != nil {
@@ -562,6 +673,11 @@ func (s *scanner) cloudInitState() (Op, error) {
 		return op, err
 	}
 	for _, e := range st {
+		if l, err := s.linked(&op, e.Path, false); err != nil {
+			return op, err
+		} else if l {
+			continue
+		}
 		act := ActRemove
 		if e.Kind == "dir" {
 			act = ActRemoveTree
