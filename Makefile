@@ -4,7 +4,8 @@ SHELL := /bin/bash
 # The project machines keep Go in /usr/local/go; a login shell may not have it on PATH.
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# One version string everywhere (binaries, packages, reports): scripts/version.sh.
+VERSION ?= $(shell bash scripts/version.sh)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin
 

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 
 	"github.com/spf13/cobra"
 )
@@ -26,7 +28,10 @@ reversible, and reports readiness to the host orchestrator.
 Exit codes: 0 ready, 1 not ready, 2 could not run, 3 timeout (wait).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints what `prepagent version` prints.
+		Version: version,
 	}
+	root.SetVersionTemplate(fmt.Sprintf("prepagent %s (%s)\n", version, runtime.Version()))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

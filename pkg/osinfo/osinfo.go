@@ -31,6 +31,11 @@ const (
 // ErrUnknownOS is returned when no release file can be read.
 var ErrUnknownOS = errors.New("no os-release, redhat-release or SuSE-release file")
 
+// ErrNotAnOS is returned for a root with neither a release file nor /etc:
+// an empty directory or a mount point with nothing mounted on it. Checking
+// it would only report every check as failing, so callers stop (exit 2).
+var ErrNotAnOS = errors.New("not an installed OS")
+
 // Info is the identity of the prepared OS.
 type Info struct {
 	ID           string   `json:"id"`
@@ -104,6 +109,21 @@ func Detect(root *rootfs.Root) (Info, error) {
 		return info, nil
 	}
 	return Info{ID: "unknown", Family: Other, IMSOSVersion: OtherLinux}, ErrUnknownOS
+}
+
+// RequireOS fails with ErrNotAnOS when root has neither a release file
+// nor an /etc directory. An OS of a kind Detect does not know still
+// passes: that is "unknown", reported, not refused.
+func RequireOS(root *rootfs.Root) error {
+	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release", "/etc/redhat-release", "/etc/centos-release", "/etc/SuSE-release"} {
+		if _, err := root.Lstat(p); err == nil {
+			return nil
+		}
+	}
+	if fi, err := root.Stat("/etc"); err == nil && fi.IsDir() {
+		return nil
+	}
+	return fmt.Errorf("%s: %w: no /etc/os-release, /usr/lib/os-release or /etc directory (an empty directory, or a mount point with nothing mounted?)", root.Dir(), ErrNotAnOS)
 }
 
 // ParseOSRelease parses os-release(5) content.

@@ -1,8 +1,13 @@
 package osinfo
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/prepagent/prepagent/pkg/rootfs"
 )
 
 func TestParseOSRelease(t *testing.T) {
@@ -57,4 +62,48 @@ func FuzzParseOSRelease(f *testing.F) {
 			t.Errorf("empty IMS version for %q", s)
 		}
 	})
+}
+
+func TestRequireOS(t *testing.T) {
+	mk := func(files ...string) *rootfs.Root {
+		d := t.TempDir()
+		for _, f := range files {
+			p := filepath.Join(d, f)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasSuffix(f, "/") {
+				if err := os.WriteFile(p, []byte("ID=x\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		r, err := rootfs.Open(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+	for _, c := range []struct {
+		name  string
+		files []string
+		ok    bool
+	}{
+		{"empty directory", nil, false},
+		{"only /usr", []string{"usr/bin/"}, false},
+		{"/etc without release file", []string{"etc/"}, true},
+		{"os-release under /usr/lib", []string{"usr/lib/os-release"}, true},
+		{"etc/os-release", []string{"etc/os-release"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := RequireOS(mk(c.files...))
+			if (err == nil) != c.ok {
+				t.Fatalf("RequireOS = %v, want ok=%v", err, c.ok)
+			}
+			if err != nil && (!errors.Is(err, ErrNotAnOS) || !strings.Contains(err.Error(), "/etc/os-release")) {
+				t.Errorf("error %q should wrap ErrNotAnOS and name what is missing", err)
+			}
+		})
+	}
 }

@@ -17,7 +17,8 @@
 #   inspect   the repaired disk on the host: `prepagent initramfs` on the rebuilt
 #             image (every virtio/Xen driver), `prepagent rollback --list`
 #   virtio    boot 2: the same disk on virtio-blk, virtio-net with a new MAC
-#             and qemu's user-network DHCP; an extra test unit prints
+#             in another PCI slot (so another predictable name) and qemu's
+#             user-network DHCP; an extra test unit prints
 #             `prepagent check --json` and `ip -4 addr` to the serial console
 #
 # Only qemu user networking (restrict=on: no way out of the VM) is used;
@@ -228,6 +229,13 @@ for n in /sys/class/net/*; do
 	[ -e "\$n/device/driver" ] || continue
 	out "E2E-NIC \${n##*/} driver=\$(basename "\$(readlink -f "\$n/device/driver")") mac=\$(cat "\$n/address")"
 done
+# The NIC the cloud gave (found by its MAC, whatever udev named it) and the
+# address it holds, in one line: the proof that DHCP ran on it.
+for n in /sys/class/net/*; do
+	[ "\$(cat "\$n/address")" = "$E2E_NEW_MAC" ] || continue
+	a=\$(ip -4 -o addr show dev "\${n##*/}" scope global dynamic | awk '{print \$4}' | head -n 1)
+	out "E2E-DHCP nic=\${n##*/} addr=\${a:-none}"
+done
 out "E2E-ROOT \$(findmnt -no SOURCE /) \$(cat /sys/block/vda/serial 2>/dev/null)"
 out "E2E-AGENT \$(systemctl show -p ActiveState -p ConditionResult -p ExecMainStartTimestampMonotonic prepagent.service | tr '\n' ' ')"
 $bin check --json >/run/e2e-check.json 2>/run/e2e-check.err
@@ -341,7 +349,7 @@ qemu_start repair "$(tmo 1200)" \
 	-device "ide-hd,bus=sata.0,drive=root,serial=$VOL_SERIAL,bootindex=0" \
 	-device "ide-hd,bus=sata.1,drive=sys,serial=$SYS_SERIAL" \
 	-device "ide-cd,bus=sata.2,drive=iso,serial=INSTALLER-ISO" \
-	-netdev user,id=n0,restrict=on -device "e1000,netdev=n0,mac=$E2E_INSTALL_MAC"
+	-netdev user,id=n0,restrict=on -device "e1000,netdev=n0,mac=$E2E_INSTALL_MAC,addr=$E2E_INSTALL_SLOT"
 REPAIR_PID=$QEMU_PID
 REPAIR_OK=0
 # The host side, as an orchestrator would run it against the console log.
@@ -408,11 +416,11 @@ else
 	stage_end inspect FAIL "prepagent initramfs or rollback --list failed on the repaired disk"
 fi
 
-stage_begin virtio "boot 2 on virtio-blk + virtio-net, DHCP, prepagent check in the guest"
+stage_begin virtio "boot 2 on virtio-blk + virtio-net in PCI slot $E2E_NEW_SLOT (install: slot $E2E_INSTALL_SLOT), DHCP, prepagent check in the guest"
 qemu_start virtio "$(tmo 600)" \
 	-drive "if=none,id=root,file=$DISK,format=raw,cache=unsafe" \
 	-device "virtio-blk-pci,drive=root,serial=$VOL_SERIAL,bootindex=0" \
-	-netdev user,id=n0,restrict=on -device "virtio-net-pci,netdev=n0,mac=$E2E_NEW_MAC"
+	-netdev user,id=n0,restrict=on -device "virtio-net-pci,netdev=n0,mac=$E2E_NEW_MAC,addr=$E2E_NEW_SLOT"
 rc=0
 # Stop early if the initramfs gives up on the root (the repair did not work).
 e2e_wait_log "$OUT/virtio.serial.log" "E2E-END|ALERT! " "$(tmo 540)" "$QEMU_PID" || rc=$?
@@ -432,9 +440,11 @@ if [[ $rc != 0 ]]; then
 fi
 e2e_log_has "$LOG2" "E2E-BEGIN multi-user=active" || problems+=("multi-user.target not active")
 e2e_log_has "$LOG2" "E2E-ROOT /dev/vda2" || problems+=("root is not on /dev/vda2")
-e2e_log_has "$LOG2" "E2E-NIC eth0 driver=virtio_net mac=$E2E_NEW_MAC" || problems+=("eth0 is not the virtio NIC with $E2E_NEW_MAC")
-e2e_log_has "$LOG2" "E2E-IP .*eth0 +inet $E2E_DHCP_ADDR/24 .*dynamic" ||
-	problems+=("eth0 does not hold the DHCP address $E2E_DHCP_ADDR (dynamic)")
+NEW_NIC=$(e2e_log_clean "$LOG2" | sed -n "s/.*E2E-NIC \([^ ]*\) driver=virtio_net mac=$E2E_NEW_MAC.*/\1/p" | sed -n 1p)
+[[ -n $NEW_NIC ]] || problems+=("no virtio_net NIC with $E2E_NEW_MAC")
+[[ $NEW_NIC != "$E2E_INSTALL_NIC" ]] || problems+=("the virtio NIC kept the install name $E2E_INSTALL_NIC: the slot change proves nothing")
+e2e_log_has "$LOG2" "E2E-DHCP nic=${NEW_NIC:-?} addr=$E2E_DHCP_ADDR/24" ||
+	problems+=("${NEW_NIC:-the virtio NIC} does not hold the DHCP address $E2E_DHCP_ADDR (dynamic)")
 e2e_log_has "$LOG2" "E2E-LEASE $E2E_DHCP_ADDR\$" || problems+=("no dhclient lease for $E2E_DHCP_ADDR")
 # The JSON report of `prepagent check`, reassembled from its chunks.
 e2e_log_clean "$LOG2" | grep -oE 'E2E-JSON [0-9]+/[0-9]+ [A-Za-z0-9+/=]+' | sort -u -t' ' -k2,2 |
@@ -452,7 +462,7 @@ fi
 e2e_log_has "$LOG2" "E2E-AGENT .*ConditionResult=no" ||
 	problems+=("prepagent.service was not skipped by its ConditionPathExists=!/var/lib/prepagent/done")
 if ((${#problems[@]} == 0)); then
-	stage_end virtio PASS "multi-user on /dev/vda2, eth0 virtio_net $E2E_DHCP_ADDR by DHCP, prepagent check READY"
+	stage_end virtio PASS "multi-user on /dev/vda2, $NEW_NIC (virtio_net, slot $E2E_NEW_SLOT, install NIC was $E2E_INSTALL_NIC) $E2E_DHCP_ADDR by DHCP, prepagent check READY"
 else
 	stage_end virtio FAIL "$(
 		IFS=';'
