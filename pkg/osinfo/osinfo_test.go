@@ -69,7 +69,11 @@ func TestRequireOS(t *testing.T) {
 		d := t.TempDir()
 		for _, f := range files {
 			p := filepath.Join(d, f)
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			dir := filepath.Dir(p)
+			if strings.HasSuffix(f, "/") {
+				dir = p
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}
 			if !strings.HasSuffix(f, "/") {
