@@ -33,10 +33,13 @@ for ex in examples/*/; do
 		*) pack_initramfs "$tmp/$name" "$kver" "/boot/initrd.img-$kver" ;;
 		esac
 	done
-	echo "=== $name: prepagent check --root examples/$name"
+	# Print exactly what runs: the copy, not examples/ (whose placeholder
+	# kernels have no initramfs, so its results differ).
+	echo "=== $name: a copy of examples/$name with an installer-style initramfs at $tmp/$name"
+	echo "\$ prepagent check --root $tmp/$name"
 	"$bin" check --root "$tmp/$name" || echo "(exit $? — not ready, as expected for an unprepared install)"
 	echo
-	echo "=== $name: prepagent fix --dry-run --root examples/$name"
+	echo "\$ prepagent fix --dry-run --root $tmp/$name"
 	"$bin" fix --dry-run --root "$tmp/$name" || echo "(exit $?)"
 	echo
 done
