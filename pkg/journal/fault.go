@@ -1,12 +1,7 @@
 package journal
 
-// faultHook is called at each step of a journaled change. Release builds
-// leave it nil; the faultinject build tag sets it so tests can SIGKILL the
-// process between any two steps.
-var faultHook func(point string)
+import "github.com/prepagent/prepagent/pkg/rootfs"
 
-func fault(point string) {
-	if faultHook != nil {
-		faultHook(point)
-	}
-}
+// fault marks a step of a journaled change or of a rollback where tests
+// built with the faultinject tag may SIGKILL the process.
+func fault(point string) { rootfs.FaultPoint(point) }

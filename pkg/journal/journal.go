@@ -212,6 +212,10 @@ func (e *Editor) Remove(p string) error {
 	ch := Change{Check: e.check, Path: p, Action: action, Size: fi.Size()}
 	if fi.Mode().IsRegular() && e.redact {
 		ch.Note = fmt.Sprintf("content not shown; %d bytes", fi.Size())
+	} else if fi.Mode().IsRegular() && fi.Size() > maxDiff {
+		// Too big to diff anyway (a journal file, an old image): the
+		// backup streams it, nothing reads it whole.
+		ch.Diff = fmt.Sprintf("Binary files %s differ\n", p)
 	} else if fi.Mode().IsRegular() {
 		old, err := e.ReadFile(p)
 		if err != nil {
@@ -392,11 +396,13 @@ func (j *Journal) copyOut(p, dst string) error {
 	return nil
 }
 
+// maxDiff is the largest content shown as a diff.
+const maxDiff = 1 << 20
+
 // unifiedDiff renders old -> new. Binary or very large content gets a
 // one-line summary instead of a diff.
 func unifiedDiff(p string, old []byte, existed bool, data []byte, exists bool) string {
-	const max = 1 << 20
-	if isBinary(old) || isBinary(data) || len(old) > max || len(data) > max {
+	if isBinary(old) || isBinary(data) || len(old) > maxDiff || len(data) > maxDiff {
 		return fmt.Sprintf("Binary files %s differ\n", p)
 	}
 	from, to := "a"+p, "b"+p

@@ -18,7 +18,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -107,40 +106,6 @@ func clean(p string) (string, error) {
 		}
 	}
 	return "/" + strings.Join(keep, "/"), nil
-}
-
-// Open opens a logical path for reading, following symlinks inside root.
-func (r *Root) Open(p string) (*os.File, error) {
-	cp, err := clean(p)
-	if err != nil {
-		return nil, err
-	}
-	fd, err := r.openat(cp, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: cp, Err: err}
-	}
-	return os.NewFile(uintptr(fd), cp), nil
-}
-
-// ReadFile reads a whole file.
-func (r *Root) ReadFile(p string) ([]byte, error) {
-	f, err := r.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, &fs.PathError{Op: "read", Path: p, Err: syscall.EISDIR}
-	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: p, Err: unwrapPathErr(err)}
-	}
-	return b, nil
 }
 
 func unwrapPathErr(err error) error {

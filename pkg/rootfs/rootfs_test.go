@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -224,5 +225,166 @@ func TestGlobAndReadDir(t *testing.T) {
 	buf.Write(b)
 	if buf.String() != "a\nb\n" {
 		t.Errorf("AppendSync content %q", buf.String())
+	}
+}
+
+// TestReadRefusesSpecialFiles: a pipe, a device and a socket where a file
+// is read give an error naming the path and the type, at once (a pipe is
+// never opened, so no writer is waited for), through a link too.
+func TestReadRefusesSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(dir+"/etc", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(dir+"/etc/fstab", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, "/etc/fstab", dir+"/etc/fstab-link")
+	want := map[string]string{
+		"/etc/fstab":      "read /etc/fstab: not a regular file (named pipe)",
+		"/etc/fstab-link": "read /etc/fstab-link: not a regular file (named pipe)",
+	}
+	if os.Geteuid() == 0 {
+		// c 1 5 is /dev/zero: it would read without end.
+		if err := syscall.Mknod(dir+"/etc/os-release", syscall.S_IFCHR|0o644, 1<<8|5); err != nil {
+			t.Fatal(err)
+		}
+		want["/etc/os-release"] = "read /etc/os-release: not a regular file (character device)"
+	}
+	l, err := net.Listen("unix", dir+"/etc/sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	want["/etc/sock"] = "read /etc/sock: not a regular file (socket)"
+	want["/etc"] = "read /etc: not a regular file (directory)"
+	forEachResolverAt(t, dir, func(t *testing.T, r *Root) {
+		for p, msg := range want {
+			b, err := r.ReadFile(p)
+			if err == nil || err.Error() != msg || !errors.Is(err, ErrNotRegular) {
+				t.Errorf("ReadFile(%s) = %q, %v; want %q", p, b, err, msg)
+			}
+			if f, err := r.Open(p); err == nil || !errors.Is(err, ErrNotRegular) {
+				f.Close()
+				t.Errorf("Open(%s) err = %v, want ErrNotRegular", p, err)
+			}
+		}
+	})
+}
+
+// TestReadFileLimit: a file over its kind's limit is refused by size
+// before it is read; a file whose stat size is 0 (like /proc files) is
+// still bounded by what it yields.
+func TestReadFileLimit(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(dir+"/etc", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(dir + "/etc/fstab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(100 << 20); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	f.Close()
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, err = r.ReadFile("/etc/fstab")
+	if err == nil || err.Error() != "read /etc/fstab: larger than the 16 MiB limit" || !errors.Is(err, ErrTooLarge) {
+		t.Errorf("ReadFile(100 MiB fstab) err = %v", err)
+	}
+	write(t, dir+"/etc/small", "12345")
+	if _, err := r.ReadFileLimit("/etc/small", 4); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("ReadFileLimit(5 bytes, 4) err = %v, want ErrTooLarge", err)
+	}
+	if b, err := r.ReadFileLimit("/etc/small", 5); err != nil || string(b) != "12345" {
+		t.Errorf("ReadFileLimit(5 bytes, 5) = %q, %v", b, err)
+	}
+	// /proc files stat as size 0: the bound is on the bytes read.
+	host, err := Open("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	if b, err := host.ReadFileLimit("/proc/self/status", 1<<20); err != nil || !bytes.Contains(b, []byte("Pid:")) {
+		t.Errorf("ReadFileLimit(/proc/self/status) = %.40q, %v", b, err)
+	}
+	if _, err := host.ReadFileLimit("/proc/self/status", 16); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("ReadFileLimit(/proc/self/status, 16) err = %v, want ErrTooLarge", err)
+	}
+	for p, want := range map[string]int64{
+		"/etc/fstab": DefaultLimit,
+		"/lib/modules/6.1.0-28-amd64/modules.dep": ModuleIdxLimit,
+		"/usr/lib/modules/5.14/modules.alias":     ModuleIdxLimit,
+		"/var/lib/dpkg/status":                    PackageDBLimit,
+	} {
+		if got := LimitFor(p); got != want {
+			t.Errorf("LimitFor(%s) = %d, want %d", p, got, want)
+		}
+	}
+}
+
+// TestTempNames: atomic writes' temp files follow one pattern, which
+// RemoveTemps finds and nothing else matches.
+func TestTempNames(t *testing.T) {
+	long := strings.Repeat("x", 250)
+	for _, base := range []string{"fstab", ".hidden", long} {
+		n := tmpName(base)
+		if len(n) > 255 || !IsTemp(n, base) || !IsTemp(n, "") {
+			t.Errorf("tmpName(%.20s...) = %q: len %d, IsTemp %v/%v", base, n, len(n), IsTemp(n, base), IsTemp(n, ""))
+		}
+		if IsTemp(n, base+"x") && base != long {
+			t.Errorf("IsTemp(%q, %qx) = true", n, base)
+		}
+	}
+	for _, n := range []string{"fstab", ".fstab.prepagent-tmp-", ".fstab.prepagent-tmp-0123456789aZ", "fstab.prepagent-tmp-0123456789ab", ".fstab.prepagent-0123456789ab"} {
+		if IsTemp(n, "") {
+			t.Errorf("IsTemp(%q) = true", n)
+		}
+	}
+	dir := t.TempDir()
+	for _, n := range []string{tmpName("a"), tmpName("b"), "a", ".a.prepagent-tmp-nothex!!!!!!"} {
+		write(t, dir+"/"+n, "x")
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := r.RemoveTemps("/", "a")
+	if err != nil || len(got) != 1 {
+		t.Fatalf("RemoveTemps(/, a) = %v, %v; want one path", got, err)
+	}
+	if got, err = r.RemoveTemps("/", ""); err != nil || len(got) != 1 {
+		t.Fatalf("RemoveTemps(/, \"\") = %v, %v; want one path", got, err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Errorf("left %v, want a and the non-temp look-alike", ents)
+	}
+}
+
+func forEachResolverAt(t *testing.T, dir string, fn func(t *testing.T, r *Root)) {
+	for _, portable := range []bool{false, true} {
+		name := "openat2"
+		if portable {
+			name = "walker"
+		}
+		t.Run(name, func(t *testing.T) {
+			r, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			r.SetPortableResolver(portable)
+			if !portable && r.walk {
+				t.Skip("openat2 not available on this kernel")
+			}
+			fn(t, r)
+		})
 	}
 }

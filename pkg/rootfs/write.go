@@ -46,10 +46,69 @@ func unixMode(m fs.FileMode) uint32 {
 	return u
 }
 
+// TempMarker is in the name of every temp file an atomic write makes:
+// ".NAME.prepagent-tmp-XXXXXXXXXXXX" beside NAME. A process killed
+// between creating and renaming one leaves it behind; rollback knows the
+// pattern and removes such leftovers (RemoveTemps).
+const TempMarker = ".prepagent-tmp-"
+
+// tempBaseMax keeps ".NAME" + marker + 12 hex digits within NAME_MAX.
+const tempBaseMax = 255 - 1 - len(TempMarker) - 12
+
+func tempPrefix(base string) string {
+	if len(base) > tempBaseMax {
+		base = base[:tempBaseMax]
+	}
+	return "." + base + TempMarker
+}
+
 func tmpName(base string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return "." + base + ".prepagent-" + hex.EncodeToString(b[:])
+	return tempPrefix(base) + hex.EncodeToString(b[:])
+}
+
+// IsTemp reports whether name (one path element) is an atomic write's
+// temp file, of any target when base is "", else of base.
+func IsTemp(name, base string) bool {
+	pre := "."
+	if base != "" {
+		pre = tempPrefix(base)
+	}
+	i := strings.LastIndex(name, TempMarker)
+	if !strings.HasPrefix(name, pre) || i < 1 {
+		return false
+	}
+	suf := name[i+len(TempMarker):]
+	if len(suf) != 12 || strings.Trim(suf, "0123456789abcdef") != "" {
+		return false
+	}
+	return base == "" || i+len(TempMarker) == len(tempPrefix(base))
+}
+
+// RemoveTemps removes the temp files that interrupted atomic writes left
+// in directory dir: those of base, or all of them when base is "". It
+// returns the logical paths removed. A missing dir is not an error.
+func (r *Root) RemoveTemps(dir, base string) ([]string, error) {
+	ents, err := r.ReadDir(dir)
+	if err != nil {
+		if IsNotExist(err) || errors.Is(err, unix.ENOTDIR) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() || !IsTemp(e.Name(), base) {
+			continue
+		}
+		p := path.Join(dir, e.Name())
+		if err := r.Remove(p); err != nil {
+			return out, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // WriteFile atomically replaces (or creates) p with the bytes of src and
@@ -81,6 +140,7 @@ func (r *Root) WriteFile(p string, src io.Reader, meta FileMeta) error {
 			_ = unix.Unlinkat(dfd, tmp, 0)
 		}
 	}()
+	FaultPoint("write-temp-created")
 	if _, err := io.Copy(f, src); err != nil {
 		return &fs.PathError{Op: "write", Path: cp, Err: unwrapPathErr(err)}
 	}
@@ -103,6 +163,7 @@ func (r *Root) WriteFile(p string, src io.Reader, meta FileMeta) error {
 	if err := f.Close(); err != nil {
 		return &fs.PathError{Op: "close", Path: cp, Err: unwrapPathErr(err)}
 	}
+	FaultPoint("write-before-rename")
 	if err := unix.Renameat(dfd, tmp, dfd, base); err != nil {
 		return &fs.PathError{Op: "rename", Path: cp, Err: err}
 	}
@@ -142,6 +203,7 @@ func (r *Root) Symlink(target, p string, uid, gid int) error {
 	if err := unix.Symlinkat(target, dfd, tmp); err != nil {
 		return &fs.PathError{Op: "symlink", Path: cp, Err: err}
 	}
+	FaultPoint("symlink-temp-created")
 	if err := unix.Fchownat(dfd, tmp, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		_ = unix.Unlinkat(dfd, tmp, 0)
 		return &fs.PathError{Op: "chown", Path: cp, Err: err}
