@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -357,8 +358,8 @@ func TestBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := result(t, f.run(t, runner.ModeCheck, check.Options{}, ""), IDFstab)
-		if r.Status != check.Warn || !strings.Contains(strings.Join(r.Evidence, "\n"), "/etc/fstab:12: 1 field(s)") {
-			t.Errorf("fstab = %s (%s), want warn naming line 12\n%s", r.Status, r.Summary, strings.Join(r.Evidence, "\n"))
+		if r.Status != check.Fail || !strings.Contains(strings.Join(r.Evidence, "\n"), "/etc/fstab:12: 1 field(s)") {
+			t.Errorf("fstab = %s (%s), want fail naming line 12\n%s", r.Status, r.Summary, strings.Join(r.Evidence, "\n"))
 		}
 	})
 	t.Run("unreadable-sysfs", func(t *testing.T) {
@@ -499,4 +500,110 @@ func TestFstabLVMNames(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("fstab after fix = %q, want %q", got, want)
 	}
+}
+
+// Issue 15, finding 7: a random-bytes or binary fstab was READY (no entry
+// for /, junk lines skipped). Malformed lines and a missing / entry are
+// fail; evidence names the lines.
+func TestFstabJunkFails(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 15))
+	random := make([]byte, 8192)
+	for i := range random {
+		random[i] = byte(rnd.Uint32())
+	}
+	cases := map[string]struct {
+		data string
+		want []string
+	}{
+		"random bytes":   {string(random), []string{"/etc/fstab:1: ", "no entry for /"}},
+		"binary junk":    {"\x7fELF\x02\x01\x01\x00\x00\x00 /x \x03\x00\n\x00\x00\x00\n", []string{"/etc/fstab:1: ", "/etc/fstab:2: control byte 0x00", "no entry for /"}},
+		"one field":      {"# comment\n\nUUID=b2b2b2b2-0000-4000-8000-000000000002 / ext4 defaults 0 1\n/dev/vdb1\n", []string{"/etc/fstab:4: 1 field(s)"}},
+		"bad passno":     {"UUID=b2b2b2b2-0000-4000-8000-000000000002 / ext4 defaults 0 x\n", []string{"/etc/fstab:1: fs_passno \"x\""}},
+		"only comments":  {"# UNCONFIGURED FSTAB FOR BASE SYSTEM\n", []string{"no entry for /"}},
+		"empty":          {"", []string{"no entry for /"}},
+		"no root, swaps": {"UUID=b1b1b1b1-0000-4000-8000-000000000001 /boot ext4 defaults 0 2\n", []string{"no entry for /"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, "plain")
+			if err := os.WriteFile(filepath.Join(f.dir, "etc/fstab"), []byte(tc.data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := result(t, f.run(t, runner.ModeCheck, check.Options{}, ""), IDFstab)
+			ev := strings.Join(r.Evidence, "\n")
+			if r.Status != check.Fail {
+				t.Errorf("fstab = %s (%s), want fail\n%s", r.Status, r.Summary, ev)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(ev, w) {
+					t.Errorf("evidence lacks %q:\n%s", w, ev)
+				}
+			}
+			if len(r.Evidence) > maxMalformed+8 {
+				t.Errorf("%d evidence lines: malformed lines are not bounded", len(r.Evidence))
+			}
+		})
+	}
+}
+
+// Accepted forms (tabs, \040, 2-field lines, CRLF, comments) stay fine.
+func TestFstabAcceptedFormsPass(t *testing.T) {
+	f := newFixture(t, "plain")
+	data := "# c\n\n\tUUID=b2b2b2b2-0000-4000-8000-000000000002\t/\text4\terrors=remount-ro\t0\t1\r\n" +
+		"tmpfs /mnt/my\\040tmp tmpfs\n" + "proc /proc\n"
+	if err := os.WriteFile(filepath.Join(f.dir, "etc/fstab"), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := result(t, f.run(t, runner.ModeCheck, check.Options{}, ""), IDFstab)
+	if r.Status != check.Pass {
+		t.Errorf("fstab = %s (%s)\n%s", r.Status, r.Summary, strings.Join(r.Evidence, "\n"))
+	}
+}
+
+// A missing / entry is repaired only when the mounted root file system's
+// UUID is known (mountinfo + blkid); otherwise fail, not fixable, saying
+// why.
+func TestFstabMissingRoot(t *testing.T) {
+	const fstabNoRoot = "# only /boot\nUUID=b1b1b1b1-0000-4000-8000-000000000001 /boot ext4 defaults 0 2"
+	t.Run("uuid known", func(t *testing.T) {
+		f := newFixture(t, "plain")
+		p := filepath.Join(f.dir, "etc/fstab")
+		if err := os.WriteFile(p, []byte(fstabNoRoot), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := result(t, f.run(t, runner.ModeCheck, check.Options{}, ""), IDFstab)
+		if r.Status != check.Fail || !r.Fixable || !strings.Contains(r.Fix, "UUID=b2b2b2b2-0000-4000-8000-000000000002 / ext4 defaults 0 1") {
+			t.Fatalf("fstab = %s fixable=%v fix=%q", r.Status, r.Fixable, r.Fix)
+		}
+		rep := f.run(t, runner.ModeFix, check.Options{}, "")
+		if r := result(t, rep, IDFstab); r.Status != check.Fixed {
+			t.Errorf("after fix = %s %s", r.Status, r.Summary)
+		}
+		got, _ := os.ReadFile(p)
+		want := fstabNoRoot + "\n# prepagent: entry for / added: the mounted root file system (UUID=b2b2b2b2-0000-4000-8000-000000000002)\nUUID=b2b2b2b2-0000-4000-8000-000000000002 / ext4 defaults 0 1\n"
+		if string(got) != want {
+			t.Errorf("fstab after fix:\n%q\nwant\n%q", got, want)
+		}
+		if rep2 := f.run(t, runner.ModeFix, check.Options{}, ""); len(rep2.Changes) != 0 {
+			t.Errorf("second fix changed %d paths", len(rep2.Changes))
+		}
+		if _, err := journal.Rollback(f.root, rep.RunID); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != fstabNoRoot {
+			t.Errorf("rollback: %q", b)
+		}
+	})
+	t.Run("uuid unknown", func(t *testing.T) {
+		f := newFixture(t, "plain")
+		f.src.Resolver.Sys = deniedFS{}
+		if err := os.WriteFile(filepath.Join(f.dir, "etc/fstab"), []byte(fstabNoRoot), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := result(t, f.run(t, runner.ModeCheck, check.Options{}, ""), IDFstab)
+		ev := strings.Join(r.Evidence, "\n")
+		if r.Status != check.Fail || r.Fixable || !strings.Contains(ev, "UUID of the root file system is not known") {
+			t.Errorf("fstab = %s fixable=%v\n%s", r.Status, r.Fixable, ev)
+		}
+	})
 }

@@ -26,7 +26,14 @@ func (Fstab) ID() string { return IDFstab }
 const (
 	ActionUUID    = "uuid"    // rewrite fs_spec to UUID=
 	ActionDisable = "disable" // comment the line out
+	// ActionAddRoot appends NewSpec as the entry for "/": only when the
+	// file system mounted at the root right now has a UUID (blkid).
+	ActionAddRoot = "add-root"
 )
+
+// maxMalformed bounds the malformed lines listed (a random or binary file
+// has thousands); MalformedLines in the detail has the full count.
+const maxMalformed = 20
 
 // FstabFinding is one fstab entry that needs attention.
 type FstabFinding struct {
@@ -50,8 +57,10 @@ type FstabFinding struct {
 type FstabDetail struct {
 	RootDisk string         `json:"root_disk,omitempty"`
 	Findings []FstabFinding `json:"findings"`
-	// Malformed lists lines the parser could not read.
-	Malformed []string `json:"malformed,omitempty"`
+	// Malformed lists lines the parser could not read (the first
+	// maxMalformed); MalformedLines counts them all.
+	Malformed      []string `json:"malformed,omitempty"`
+	MalformedLines int      `json:"malformed_lines,omitempty"`
 }
 
 // pseudo file system types that never name a block device.
@@ -104,6 +113,10 @@ func (c Fstab) scan(ctx context.Context, env *check.Env) (*FstabDetail, *Layout,
 	det := &FstabDetail{Findings: []FstabFinding{}}
 	var pe *fstab.ParseError
 	for _, e := range unwrapJoined(perr) {
+		det.MalformedLines++
+		if len(det.Malformed) == maxMalformed {
+			continue
+		}
 		if errors.As(e, &pe) {
 			det.Malformed = append(det.Malformed, fmt.Sprintf("%s:%d: %s", FstabPath, pe.Line, pe.Msg))
 		} else {
@@ -174,9 +187,50 @@ func (c Fstab) scan(ctx context.Context, env *check.Env) (*FstabDetail, *Layout,
 		det.Findings = append(det.Findings, fd)
 	}
 	if fstabEntry(f, "/") == nil {
-		det.Findings = append(det.Findings, FstabFinding{File: "/", Problem: "no entry for / (the root file system is then mounted read-only from the kernel command line only)"})
+		// The root stays read-only (systemd-remount-fs has nothing to
+		// remount), fsck never runs on it: an fstab without "/" is damaged
+		// or not an fstab at all (random bytes have no entries).
+		fd := FstabFinding{File: "/", Blocking: true, Problem: "no entry for / (the root file system then stays mounted read-only as the kernel mounted it, and is never checked)"}
+		if spec, typ := rootFS(l); spec != "" {
+			fd.Action, fd.Spec, fd.NewSpec = ActionAddRoot, spec, fmt.Sprintf("%s / %s defaults 0 1", spec, fstab.Escape(typ))
+		} else {
+			fd.Problem += "; the UUID of the root file system is not known here (not a mounted block device, or blkid found none): add the line by hand"
+		}
+		det.Findings = append(det.Findings, fd)
 	}
 	return det, l, nil
+}
+
+// rootFS returns UUID=<uuid> and the type of the file system mounted at
+// "/" of the prepared OS, from mountinfo and blkid; "" when unknown.
+func rootFS(l *Layout) (spec, typ string) {
+	if l == nil || l.ProbeError != "" {
+		return "", ""
+	}
+	for _, pl := range l.Places {
+		if pl.Path != "/" || pl.From != "mountinfo" || pl.Device == "" {
+			continue
+		}
+		for _, f := range l.FS {
+			if (f.Name() == pl.Device || f.DevName == pl.Device) && f.UUID != "" && vfsOK(f.Type) {
+				return "UUID=" + f.UUID, f.Type
+			}
+		}
+	}
+	return "", ""
+}
+
+// vfsOK: only a plain type name goes into the written line.
+func vfsOK(t string) bool {
+	if t == "" {
+		return false
+	}
+	for _, c := range t {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Check implements check.Check.
@@ -209,23 +263,35 @@ func (c Fstab) Check(ctx context.Context, env *check.Env) (check.Result, error) 
 		case ActionDisable:
 			fixable++
 			fixes = append(fixes, fmt.Sprintf("line %d: comment out %s %s", f.Line, f.Spec, f.File))
+		case ActionAddRoot:
+			fixable++
+			fixes = append(fixes, fmt.Sprintf("add %q for the mounted root file system", f.NewSpec))
 		}
 	}
 	res.Evidence = append(res.Evidence, det.Malformed...)
+	if n := det.MalformedLines - len(det.Malformed); n > 0 {
+		res.Evidence = append(res.Evidence, fmt.Sprintf("%s: %d more malformed line(s)", FstabPath, n))
+	}
 	if l.RootDisk == "" {
 		res.Evidence = append(res.Evidence, "disk membership not verified: "+nonEmpty(l.Reason, "the root is not on exactly one disk"))
 	} else if l.ProbeError != "" {
 		res.Evidence = append(res.Evidence, "blkid failed, UUID/LABEL entries not verified: "+l.ProbeError)
 	}
 	switch {
+	case det.MalformedLines > 0:
+		// mount(8) skips such a line: whatever it meant to mount is not
+		// mounted, and a file of junk must not pass as "no problems".
+		res.Status = check.Fail
+		res.Summary = fmt.Sprintf("%d malformed fstab line(s) (mount and systemd skip them); fix or remove them by hand", det.MalformedLines)
+		if blocking > 0 {
+			res.Summary += fmt.Sprintf("; %d entr%s would break or hang the boot of an image", blocking, plural(blocking, "y", "ies"))
+		}
 	case blocking > 0:
 		res.Status = check.Fail
 		res.Summary = fmt.Sprintf("%d fstab entr%s would break or hang the boot of an image", blocking, plural(blocking, "y", "ies"))
-	case warn > 0 || len(det.Malformed) > 0 || l.RootDisk == "" || l.ProbeError != "":
+	case warn > 0 || l.RootDisk == "" || l.ProbeError != "":
 		res.Status = check.Warn
 		switch {
-		case len(det.Malformed) > 0:
-			res.Summary = fmt.Sprintf("%d malformed fstab line(s)", len(det.Malformed))
 		case warn > 0:
 			res.Summary = det.Findings[0].Problem
 		default:
@@ -264,6 +330,13 @@ func (c Fstab) Fix(ctx context.Context, env *check.Env, r check.Result) error {
 	}
 	changed := false
 	for _, fd := range det.Findings {
+		if fd.Action == ActionAddRoot {
+			if fstabEntry(f, "/") == nil {
+				f.Append("entry for / added: the mounted root file system ("+fd.Spec+")", fd.NewSpec)
+				changed = true
+			}
+			continue
+		}
 		e := byLine[fd.Line]
 		if e == nil || e.Spec != fd.Spec {
 			continue // changed since the check: leave it

@@ -15,8 +15,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Line is one line of the file. Raw excludes the line terminator.
@@ -118,14 +120,46 @@ func splitFields(s string) []field {
 	return out
 }
 
+// vfsType is what a file system type list can hold ("ext4", "fuse.sshfs",
+// "ext4,ext3", "nfs4").
+var vfsType = regexp.MustCompile(`^[A-Za-z0-9_.,+-]+$`)
+
+// maxShown bounds the raw line quoted in a parse error.
+const maxShown = 80
+
+func shown(raw string) string {
+	if len(raw) > maxShown {
+		raw = raw[:maxShown] + "..."
+	}
+	return fmt.Sprintf("%q", raw)
+}
+
+// parseEntry reads one line the way libmount (mount(8), and through it
+// systemd-fstab-generator) does: comments and blank lines are nothing;
+// an entry has 2 to 6 fields separated by spaces or tabs, octal escapes
+// decoded; freq and passno are numbers. Anything else is an error, not a
+// line to skip quietly: a damaged or random file must not pass as an
+// fstab with no entries. Stricter than libmount on purpose: control
+// bytes and invalid UTF-8 in an entry, and a mount point that is neither
+// an absolute path nor "none"/"swap", mean the file is not a text fstab.
 func parseEntry(raw string, n int) (*Entry, error) {
 	t := strings.TrimLeft(raw, " \t")
 	if t == "" || strings.HasPrefix(t, "#") {
 		return nil, nil
 	}
+	// CRLF files: libmount treats the \r as trailing white space.
+	raw = strings.TrimSuffix(raw, "\r")
+	if !utf8.ValidString(raw) {
+		return nil, &ParseError{Line: n, Msg: "not UTF-8 text: " + shown(raw)}
+	}
+	for _, c := range []byte(raw) {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return nil, &ParseError{Line: n, Msg: fmt.Sprintf("control byte 0x%02x: %s", c, shown(raw))}
+		}
+	}
 	fs := splitFields(raw)
 	if len(fs) < 2 {
-		return nil, &ParseError{Line: n, Msg: fmt.Sprintf("%d field(s), need at least fs_spec and fs_file: %q", len(fs), raw)}
+		return nil, &ParseError{Line: n, Msg: fmt.Sprintf("%d field(s), need at least fs_spec and fs_file: %s", len(fs), shown(raw))}
 	}
 	vals := make([]string, 6)
 	for i := 0; i < len(fs) && i < 6; i++ {
@@ -138,7 +172,21 @@ func parseEntry(raw string, n int) (*Entry, error) {
 	if len(fs) > 6 {
 		// Extra fields: mount(8) ignores them, but they usually mean an
 		// unescaped space in a path: report, do not guess.
-		return nil, &ParseError{Line: n, Msg: fmt.Sprintf("%d fields, at most 6 (unescaped space? write it as \\040): %q", len(fs), raw)}
+		return nil, &ParseError{Line: n, Msg: fmt.Sprintf("%d fields, at most 6 (unescaped space? write it as \\040): %s", len(fs), shown(raw))}
+	}
+	if vals[2] != "" && !vfsType.MatchString(vals[2]) {
+		return nil, &ParseError{Line: n, Msg: fmt.Sprintf("fs_vfstype %q is not a file system type: %s", vals[2], shown(raw))}
+	}
+	if !strings.HasPrefix(vals[1], "/") && vals[1] != "none" && vals[1] != "swap" {
+		return nil, &ParseError{Line: n, Msg: fmt.Sprintf("fs_file %q is not an absolute path (nor none/swap): %s", vals[1], shown(raw))}
+	}
+	for i, name := range []string{4: "fs_freq", 5: "fs_passno"} {
+		if i < 4 || vals[i] == "" {
+			continue
+		}
+		if _, err := strconv.ParseUint(vals[i], 10, 31); err != nil {
+			return nil, &ParseError{Line: n, Msg: fmt.Sprintf("%s %q is not a number: %s", name, vals[i], shown(raw))}
+		}
 	}
 	if vals[2] == "" {
 		vals[2] = "auto"
@@ -265,6 +313,20 @@ func (f *File) CommentOut(e *Entry, note string) error {
 	l.Entry = nil
 	f.Lines = append(f.Lines[:i], append([]Line{noteLine, l}, f.Lines[i+1:]...)...)
 	return nil
+}
+
+// Append adds line at the end of the file with a note line
+// "# prepagent: <note>" above it; a last line without a newline gets one
+// first.
+func (f *File) Append(note, line string) {
+	n := len(f.Lines)
+	if n > 0 && f.Lines[n-1].EOL == "" {
+		f.Lines[n-1].EOL = "\n"
+	}
+	note = strings.NewReplacer("\n", " ", "\r", " ").Replace(note)
+	f.Lines = append(f.Lines, Line{Num: n + 1, Raw: NotePrefix + note, EOL: "\n"})
+	e, _ := parseEntry(line, n+2)
+	f.Lines = append(f.Lines, Line{Num: n + 2, Raw: line, EOL: "\n", Entry: e})
 }
 
 // Bytes renders the file.

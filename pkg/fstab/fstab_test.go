@@ -2,6 +2,7 @@ package fstab
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -140,4 +141,81 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("after CommentOut %d entries, want %d\n%q", len(g.Entries()), len(es)-1, fs.Bytes())
 		}
 	})
+}
+
+// Lines mount(8) and systemd-fstab-generator accept parse as entries;
+// junk is an error naming its line, never a quietly skipped line.
+func TestParseStrict(t *testing.T) {
+	good := []string{
+		"/dev/vdb1 /data",
+		"UUID=a /\text4\tdefaults\t0\t1",
+		"LABEL=my\\040data /mnt/my\\040data ext4 defaults 0 2",
+		"/dev/vdb2 none swap sw 0 0",
+		"/dev/vdb2 swap swap defaults",
+		"sshfs#u@h: /mnt fuse.sshfs noauto 0 0",
+		"/dev/sr0 /media/cdrom0 udf,iso9660 user,noauto 0 0",
+		"UUID=x / ext4 defaults 0 1\r",
+		"  # indented comment",
+		"",
+		"\t",
+	}
+	for _, l := range good {
+		if _, err := Parse([]byte(l + "\n")); err != nil {
+			t.Errorf("Parse(%q) = %v, want no error", l, err)
+		}
+	}
+	bad := map[string]string{
+		"one field":       "/dev/vdb1",
+		"seven fields":    "/dev/vdb1 /a b ext4 defaults 0 1 x",
+		"relative target": "/dev/vdb1 data ext4",
+		"bad type":        "/dev/vdb1 /data ext4$ defaults",
+		"freq not number": "/dev/vdb1 /data ext4 defaults x 1",
+		"passno negative": "/dev/vdb1 /data ext4 defaults 0 -1",
+		"NUL byte":        "/dev/vdb1 /da\x00ta ext4",
+		"escape byte":     "/dev/vdb1 /data\x1b[2J ext4",
+		"invalid UTF-8":   "/dev/vdb1 /data\xff\xfe ext4",
+		"binary":          "\x7fELF\x02\x01\x01 /\x03",
+	}
+	for name, l := range bad {
+		_, err := Parse([]byte("# ok\n" + l + "\n"))
+		var pe *ParseError
+		if !errors.As(err, &pe) || pe.Line != 2 {
+			t.Errorf("%s: Parse(%q) = %v, want a ParseError for line 2", name, l, err)
+		}
+	}
+}
+
+// Random bytes never yield a root entry and always report errors.
+func TestParseRandomBytes(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 200; i++ {
+		data := make([]byte, 64+rnd.IntN(4096))
+		for j := range data {
+			data[j] = byte(rnd.Uint32())
+		}
+		f, err := Parse(data)
+		if err == nil {
+			t.Fatalf("random input %d parsed without error: %q", i, data)
+		}
+		for _, e := range f.Entries() {
+			if e.File == "/" {
+				t.Errorf("random input %d has a root entry: %+v", i, e)
+			}
+		}
+		if string(f.Bytes()) != string(data) {
+			t.Fatalf("random input %d does not round-trip", i)
+		}
+	}
+}
+
+func TestAppend(t *testing.T) {
+	f, _ := Parse([]byte("# c\n/dev/vdb1 /data ext4"))
+	f.Append("added", "UUID=r / ext4 defaults 0 1")
+	want := "# c\n/dev/vdb1 /data ext4\n# prepagent: added\nUUID=r / ext4 defaults 0 1\n"
+	if got := string(f.Bytes()); got != want {
+		t.Errorf("Append: %q, want %q", got, want)
+	}
+	if es := f.Entries(); len(es) != 2 || es[1].File != "/" {
+		t.Errorf("appended entry not parsed: %+v", es)
+	}
 }
