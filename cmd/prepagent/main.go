@@ -13,12 +13,16 @@ import (
 	"syscall"
 
 	"github.com/prepagent/prepagent/pkg/exitcode"
+	"github.com/prepagent/prepagent/pkg/sandbox"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
+	// A re-exec of this binary as a sandbox init (pkg/sandbox) never
+	// gets past this line.
+	sandbox.MaybeInit()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -259,10 +259,10 @@ func regenerate(t *testing.T, dir string, image func(argv []string) string, file
 	}
 }
 
-func runFix(t *testing.T, dir string, mode runner.Mode, rec *command.Recorder, m *fakeMounter) check.Result {
+func runFix(t *testing.T, dir string, mode runner.Mode, rec *command.Recorder) check.Result {
 	t.Helper()
 	rep, err := runner.Run(context.Background(), runner.Config{
-		Root: openRoot(t, dir), Mode: mode, Checks: []check.Check{Check{Mounter: m}}, Cmd: rec, RunID: "test-run",
+		Root: openRoot(t, dir), Mode: mode, Checks: []check.Check{Check{}}, Cmd: rec, Guest: rec, RunID: "test-run",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -284,17 +284,13 @@ func TestFixInitramfsTools(t *testing.T) {
 		writeFile(t, dir, state, "4567 new sha1\n")
 		return regen(c)
 	}}
-	m := &fakeMounter{}
-	res := runFix(t, dir, runner.ModeFix, rec, m)
+	res := runFix(t, dir, runner.ModeFix, rec)
 	if res.Status != check.Fixed {
 		t.Fatalf("fix = %s %q %v, want fixed", res.Status, res.Summary, res.Evidence)
 	}
-	want := [][]string{{"chroot", dir, "update-initramfs", "-u", "-k", debV}}
+	want := [][]string{{"update-initramfs", "-u", "-k", debV}}
 	if !slices.EqualFunc(rec.Calls, want, slices.Equal) {
 		t.Errorf("commands = %q, want %q", rec.Calls, want)
-	}
-	if len(m.binds) != 3 || len(m.unmounts) != 3 {
-		t.Errorf("binds %v unmounts %v, want 3 of each", m.binds, m.unmounts)
 	}
 	got, _ := os.ReadFile(filepath.Join(dir, InitramfsToolsModules))
 	wantMods := string(oldMods) + "# Added by prepagent: KVM (virtio) and Xen cloud guest drivers.\nvirtio_blk\nvirtio_scsi\nvirtio_net\nvirtio_pci\nvirtio_ring\nvirtio\nxen_blkfront\nxen_netfront\n"
@@ -312,7 +308,7 @@ func TestFixInitramfsTools(t *testing.T) {
 	env.Edit = j.For(ID)
 	rec2 := &command.Recorder{}
 	env.Cmd = rec2
-	if err := (Check{Mounter: m}).Fix(context.Background(), env, r); err != nil {
+	if err := (Check{}).Fix(context.Background(), env, r); err != nil {
 		t.Fatal(err)
 	}
 	if len(rec2.Calls) != 0 || len(j.Changes()) != 0 {
@@ -340,7 +336,7 @@ func TestFixStillMissingIsFail(t *testing.T) {
 	// The generator "succeeds" but leaves virtio_net out.
 	mods := slices.DeleteFunc(slices.Clone(allMods), func(s string) bool { return s == "virtio_net" })
 	rec := &command.Recorder{Answer: regenerate(t, dir, func([]string) string { return "boot/initrd.img-" + debV }, moduleFiles(t, dir, "lib/modules", debV, mods...))}
-	res := runFix(t, dir, runner.ModeFix, rec, &fakeMounter{})
+	res := runFix(t, dir, runner.ModeFix, rec)
 	if res.Status != check.Fail || !strings.Contains(evidence(res), "missing virtio_net") {
 		t.Fatalf("fix = %s %v, want fail naming virtio_net", res.Status, res.Evidence)
 	}
@@ -354,13 +350,12 @@ func TestFixDryRunRunsNothing(t *testing.T) {
 	writeImage(t, filepath.Join(dir, "boot/initrd.img-"+debV), moduleFiles(t, dir, "lib/modules", debV))
 	old, _ := os.ReadFile(filepath.Join(dir, InitramfsToolsModules))
 	rec := &command.Recorder{}
-	m := &fakeMounter{}
-	rep, err := runner.Run(context.Background(), runner.Config{Root: openRoot(t, dir), Mode: runner.ModeDryRun, Checks: []check.Check{Check{Mounter: m}}, Cmd: rec})
+	rep, err := runner.Run(context.Background(), runner.Config{Root: openRoot(t, dir), Mode: runner.ModeDryRun, Checks: []check.Check{Check{}}, Cmd: rec, Guest: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.Calls) != 0 || len(m.binds) != 0 {
-		t.Errorf("dry run ran %q, mounted %v", rec.Calls, m.binds)
+	if len(rec.Calls) != 0 {
+		t.Errorf("dry run ran %q", rec.Calls)
 	}
 	var diff, note bool
 	for _, c := range rep.Changes {
@@ -380,17 +375,17 @@ func TestFixDracut(t *testing.T) {
 	// 362 has an image without virtio_net; 70's BLS entry names a missing one.
 	writeImage(t, filepath.Join(dir, "boot/initramfs-"+rhelV+".img"), moduleFiles(t, dir, "usr/lib/modules", rhelV, "virtio_blk", "virtio_scsi", "xen_blkfront", "xen_netfront"))
 	rec := &command.Recorder{Answer: func(c command.Cmd) (command.Result, error) {
-		v := c.Argv[5]
-		writeImage(t, filepath.Join(dir, c.Argv[6]), moduleFiles(t, dir, "usr/lib/modules", v, allMods...))
+		v := c.Argv[3]
+		writeImage(t, filepath.Join(dir, c.Argv[4]), moduleFiles(t, dir, "usr/lib/modules", v, allMods...))
 		return command.Result{}, nil
 	}}
-	res := runFix(t, dir, runner.ModeFix, rec, &fakeMounter{})
+	res := runFix(t, dir, runner.ModeFix, rec)
 	if res.Status != check.Fixed {
 		t.Fatalf("fix = %s %q %v, want fixed", res.Status, res.Summary, res.Evidence)
 	}
 	want := [][]string{
-		{"chroot", dir, "dracut", "-f", "--kver", rhelV, "/boot/initramfs-" + rhelV + ".img"},
-		{"chroot", dir, "dracut", "-f", "--kver", rhelV2, "/boot/initramfs-" + rhelV2 + ".img"},
+		{"dracut", "-f", "--kver", rhelV, "/boot/initramfs-" + rhelV + ".img"},
+		{"dracut", "-f", "--kver", rhelV2, "/boot/initramfs-" + rhelV2 + ".img"},
 	}
 	if !slices.EqualFunc(rec.Calls, want, slices.Equal) {
 		t.Errorf("commands = %q, want %q", rec.Calls, want)
@@ -409,11 +404,11 @@ func TestFixSUSEMkinitrd(t *testing.T) {
 		writeImage(t, filepath.Join(dir, img), moduleFiles(t, dir, "lib/modules", slesV, allMods...))
 		return command.Result{}, nil
 	}}
-	res := runFix(t, dir, runner.ModeFix, rec, &fakeMounter{})
+	res := runFix(t, dir, runner.ModeFix, rec)
 	if res.Status != check.Fixed {
 		t.Fatalf("fix = %s %q %v, want fixed", res.Status, res.Summary, res.Evidence)
 	}
-	want := [][]string{{"chroot", dir, "mkinitrd", "-k", "/boot/vmlinuz-" + slesV, "-i", img}}
+	want := [][]string{{"mkinitrd", "-k", "/boot/vmlinuz-" + slesV, "-i", img}}
 	if !slices.EqualFunc(rec.Calls, want, slices.Equal) {
 		t.Errorf("commands = %q, want %q", rec.Calls, want)
 	}
@@ -429,7 +424,7 @@ func TestFixBlacklist(t *testing.T) {
 	writeImage(t, filepath.Join(dir, "boot/initrd.img-"+debV), moduleFiles(t, dir, "lib/modules", debV, allMods...))
 	writeFile(t, dir, "etc/modprobe.d/uvp.conf", "blacklist virtio_net\nblacklist floppy\n")
 	rec := &command.Recorder{}
-	res := runFix(t, dir, runner.ModeFix, rec, &fakeMounter{})
+	res := runFix(t, dir, runner.ModeFix, rec)
 	if res.Status != check.Fixed {
 		t.Fatalf("fix = %s %q %v, want fixed", res.Status, res.Summary, res.Evidence)
 	}
@@ -449,7 +444,7 @@ func TestFixPinnedWaitsForRootCopy(t *testing.T) {
 	writeImage(t, filepath.Join(dir, "boot/initrd.img-"+debV), append(moduleFiles(t, dir, "lib/modules", debV, allMods...), file{"usr/lib/udev/rules.d/70-persistent-net.rules", rule}))
 	writeFile(t, dir, "etc/udev/rules.d/70-persistent-net.rules", rule)
 	rec := &command.Recorder{}
-	res := runFix(t, dir, runner.ModeFix, rec, &fakeMounter{})
+	res := runFix(t, dir, runner.ModeFix, rec)
 	if res.Status != check.Fail || len(rec.Calls) != 0 {
 		t.Fatalf("fix with the root copy present = %s, ran %q; want fail and no regeneration", res.Status, rec.Calls)
 	}
@@ -458,7 +453,7 @@ func TestFixPinnedWaitsForRootCopy(t *testing.T) {
 	}
 	os.Remove(filepath.Join(dir, "etc/udev/rules.d/70-persistent-net.rules"))
 	rec.Answer = regenerate(t, dir, func([]string) string { return "boot/initrd.img-" + debV }, moduleFiles(t, dir, "lib/modules", debV, allMods...))
-	res = runFix(t, dir, runner.ModeFix, rec, &fakeMounter{})
+	res = runFix(t, dir, runner.ModeFix, rec)
 	if res.Status != check.Fixed || len(rec.Calls) != 1 {
 		t.Fatalf("fix after the root copy is gone = %s, ran %q; want fixed by one regeneration", res.Status, rec.Calls)
 	}
@@ -524,11 +519,11 @@ func TestFixCreatesMissingInitramfs(t *testing.T) {
 	dir := copyTree(t, "debian12")
 	img := "boot/initrd.img-" + debV
 	rec := &command.Recorder{Answer: regenerate(t, dir, func([]string) string { return img }, moduleFiles(t, dir, "lib/modules", debV, allMods...))}
-	res := runFix(t, dir, runner.ModeFix, rec, &fakeMounter{})
+	res := runFix(t, dir, runner.ModeFix, rec)
 	if res.Status != check.Fixed {
 		t.Fatalf("fix = %s %q %v, want fixed", res.Status, res.Summary, res.Evidence)
 	}
-	want := [][]string{{"chroot", dir, "update-initramfs", "-c", "-k", debV}}
+	want := [][]string{{"update-initramfs", "-c", "-k", debV}}
 	if !slices.EqualFunc(rec.Calls, want, slices.Equal) {
 		t.Errorf("commands = %q, want %q", rec.Calls, want)
 	}

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/prepagent/prepagent/pkg/chroot"
 )
 
 // file is one member of a test archive.
@@ -134,11 +132,6 @@ func copyTree(t *testing.T, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range chroot.Binds {
-		if err := os.MkdirAll(filepath.Join(dst, b), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
 	return dst
 }
 
@@ -151,15 +144,4 @@ func writeFile(t *testing.T, dir, p, body string) {
 	if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// fakeMounter records bind mounts instead of making them.
-type fakeMounter struct {
-	binds, unmounts []string
-}
-
-func (f *fakeMounter) Bind(_, dst string) error { f.binds = append(f.binds, dst); return nil }
-func (f *fakeMounter) Unmount(dst string) error {
-	f.unmounts = append(f.unmounts, dst)
-	return nil
 }

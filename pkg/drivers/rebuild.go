@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/prepagent/prepagent/pkg/check"
-	"github.com/prepagent/prepagent/pkg/chroot"
 	"github.com/prepagent/prepagent/pkg/command"
 	"github.com/prepagent/prepagent/pkg/journal"
 	"github.com/prepagent/prepagent/pkg/osinfo"
@@ -60,14 +59,11 @@ func anyExists(root *rootfs.Root, paths []string) bool {
 	return false
 }
 
-// runTool runs argv in the prepared OS through env.Guest; a test's
-// Mounter confines it with recorded mounts instead.
-func runTool(ctx context.Context, env *check.Env, m chroot.Mounter, argv []string) error {
+// runTool runs argv in the prepared OS through env.Guest (the sandbox
+// under --root); without one, on the running system, through env.Cmd.
+func runTool(ctx context.Context, env *check.Env, argv []string) error {
 	guest := env.Guest
-	switch {
-	case m != nil && !env.Root.IsHost():
-		guest = chroot.Runner{Dir: env.Root.Dir(), Mounter: m, Inner: env.Cmd}
-	case guest == nil:
+	if guest == nil {
 		guest = env.Cmd
 	}
 	_, err := guest.Run(ctx, command.Cmd{Argv: argv})

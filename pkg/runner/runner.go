@@ -16,12 +16,12 @@ import (
 	"time"
 
 	"github.com/prepagent/prepagent/pkg/check"
-	"github.com/prepagent/prepagent/pkg/chroot"
 	"github.com/prepagent/prepagent/pkg/command"
 	"github.com/prepagent/prepagent/pkg/journal"
 	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/report"
 	"github.com/prepagent/prepagent/pkg/rootfs"
+	"github.com/prepagent/prepagent/pkg/sandbox"
 )
 
 // Mode selects what Run does.
@@ -76,7 +76,7 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 	if cfg.Guest == nil {
 		cfg.Guest = cfg.Cmd
 		if !cfg.Root.IsHost() {
-			cfg.Guest = chroot.Runner{Dir: cfg.Root.Dir(), Inner: cfg.Cmd}
+			cfg.Guest = sandbox.Runner{Dir: cfg.Root.Dir()}
 		}
 	}
 	start := now()
