@@ -9,7 +9,7 @@ VERSION ?= $(shell bash scripts/version.sh)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin
 
-.PHONY: all build prepctl demo test unit lint fuzz bench e2e package lint-packages clean
+.PHONY: all build prepctl demo test unit lint fuzz bench e2e e2e-matrix package lint-packages clean
 
 all: build
 
@@ -42,6 +42,11 @@ bench:
 
 e2e:
 	bash test/e2e/run.sh
+
+# The whole boot matrix (issue 17): every stack booted, broken then working.
+# CI runs E2E_MATRIX=ci (tests/ci.d/90-e2e.sh); this runs every cell.
+e2e-matrix:
+	bash test/e2e/matrix.sh
 
 package:
 	bash scripts/package.sh

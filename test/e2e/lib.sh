@@ -116,3 +116,30 @@ e2e_wait_log() {
 	done
 	return 2
 }
+
+# --- boot matrix cells ----------------------------------------------------------
+# A cell is what a guest differs in where prepagent touches it. Each axis
+# has a default (the CI cell); test/e2e/matrix.sh sets them per cell.
+: "${E2E_RELEASE:=bookworm}"       # bookworm (Debian 12) | trixie (Debian 13)
+: "${E2E_INITRAMFS:=itools}"       # itools (initramfs-tools) | dracut
+: "${E2E_NET:=ifupdown}"           # ifupdown | nm | networkd | netplan-networkd | netplan-nm
+: "${E2E_BOOT:=bios}"              # bios (GPT + BIOS boot partition) | uefi (ESP + OVMF)
+: "${E2E_PATH:=guest}"             # guest (the unit runs in boot 1) | offline (fix --root on the host)
+
+# e2e_cell_guest: the name of the guest disk (everything but the path).
+e2e_cell_guest() { echo "$E2E_RELEASE-$E2E_INITRAMFS-$E2E_NET-$E2E_BOOT"; }
+# e2e_cell: the cell's name.
+e2e_cell() { echo "$(e2e_cell_guest)-$E2E_PATH"; }
+
+# e2e_cell_check: refuse unknown axis values before anything is built.
+e2e_cell_check() {
+	case $E2E_RELEASE in bookworm | trixie) ;; *) echo "e2e: unknown E2E_RELEASE '$E2E_RELEASE'" >&2; return 2 ;; esac
+	case $E2E_INITRAMFS in itools | dracut) ;; *) echo "e2e: unknown E2E_INITRAMFS '$E2E_INITRAMFS'" >&2; return 2 ;; esac
+	case $E2E_NET in ifupdown | nm | networkd | netplan-networkd | netplan-nm) ;; *) echo "e2e: unknown E2E_NET '$E2E_NET'" >&2; return 2 ;; esac
+	case $E2E_BOOT in bios | uefi) ;; *) echo "e2e: unknown E2E_BOOT '$E2E_BOOT'" >&2; return 2 ;; esac
+	case $E2E_PATH in guest | offline) ;; *) echo "e2e: unknown E2E_PATH '$E2E_PATH'" >&2; return 2 ;; esac
+}
+
+# OVMF firmware of Debian's ovmf package (4M builds in Debian 12 and 13).
+E2E_OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
+E2E_OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
