@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/prepagent/prepagent/pkg/exitcode"
 	"github.com/prepagent/prepagent/pkg/initramfs"
@@ -32,8 +33,14 @@ missing.
 --list prints every path of the image on stdout, one per line (the set
 lsinitramfs prints); the summary then goes to stderr.
 
+The whole image is always read and verified, as the kernel unpacks it
+all: every compression's integrity checks and end of stream, each cpio
+archive's TRAILER!!!, nothing but NUL padding after the chain. A member
+name with a ".." component is refused (the image is corrupt or hostile).
+
 Exit codes: 0 every required driver present, 1 some missing, 2 the file
-cannot be read (corrupt, truncated, unknown format).`,
+cannot be read (not a regular file, corrupt, truncated, unknown format,
+unsafe member name).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := initramfs.AnalyzeOptions{Kernel: kernel}
@@ -47,18 +54,19 @@ cannot be read (corrupt, truncated, unknown format).`,
 				return withCode(exitcode.Error, fmt.Errorf("--decoders %q: want auto, go or external", decoders))
 			}
 			if builtinFile != "" {
-				f, err := os.Open(builtinFile)
+				f, err := openRegular(builtinFile)
 				if err != nil {
 					return withCode(exitcode.Error, err)
 				}
-				names, err := initramfs.ParseModulesBuiltin(f)
+				// A real modules.builtin is some 20 KiB.
+				names, err := initramfs.ParseModulesBuiltin(io.LimitReader(f, 16<<20))
 				f.Close()
 				if err != nil {
 					return withCode(exitcode.Error, fmt.Errorf("read %s: %w", builtinFile, err))
 				}
 				opts.Builtin = names
 			}
-			f, err := os.Open(args[0])
+			f, err := openRegular(args[0])
 			if err != nil {
 				return withCode(exitcode.Error, err)
 			}
@@ -119,6 +127,44 @@ cannot be read (corrupt, truncated, unknown format).`,
 	cmd.Flags().StringVar(&builtinFile, "modules-builtin", "", "the kernel's modules.builtin, when the image carries none")
 	cmd.Flags().StringVar(&decoders, "decoders", "auto", "decompressors: auto (C tool where pure Go is slow), go, external")
 	return cmd
+}
+
+// openRegular opens a file named on the command line for reading and
+// refuses anything but a regular file: a FIFO would block (the open
+// itself, without O_NONBLOCK), /dev/zero would feed the reader NULs
+// forever, a tty would wait for input. Symlinks are followed: the operator
+// named the file (/initrd.img is one).
+func openRegular(name string) (*os.File, error) {
+	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "stat", Path: name, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s: not a regular file (%s)", name, fileKind(st.Mode))
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+func fileKind(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return "a directory"
+	case unix.S_IFCHR:
+		return "a character device"
+	case unix.S_IFBLK:
+		return "a block device"
+	case unix.S_IFIFO:
+		return "a FIFO"
+	case unix.S_IFSOCK:
+		return "a socket"
+	}
+	return fmt.Sprintf("mode %#o", mode&unix.S_IFMT)
 }
 
 // chain renders Layers as "cpio(early) + zstd(cpio)".

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The images are pkg/initramfs/testdata's, made by real cpio and
@@ -96,5 +99,35 @@ func TestChain(t *testing.T) {
 		if got := chain(tt.in); got != tt.want {
 			t.Errorf("chain(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// Anything but a regular file is refused at once, naming it: a FIFO would
+// block, /dev/zero would be read forever.
+func TestInitramfsCmdNotRegular(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/dev/zero", fifo, t.TempDir()} {
+		done := make(chan struct{})
+		var code int
+		var errOut string
+		go func() {
+			code, _, errOut = runInitramfs(t, p)
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: still running after 20 s", p)
+		}
+		if code != 2 || !strings.Contains(errOut, p+": not a regular file") {
+			t.Errorf("%s: exit %d, stderr %q; want 2 naming the file", p, code, errOut)
+		}
+	}
+	code, _, errOut := runInitramfs(t, "--modules-builtin", "/dev/zero", filepath.Join(irTestdata, "early-zstd.img"))
+	if code != 2 || !strings.Contains(errOut, "/dev/zero: not a regular file") {
+		t.Errorf("--modules-builtin /dev/zero: exit %d, stderr %q", code, errOut)
 	}
 }

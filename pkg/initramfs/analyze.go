@@ -95,9 +95,16 @@ type Analysis struct {
 	Drivers []Driver `json:"drivers"`
 	// UdevPinning lists udev rules files in the image that pin MACs.
 	UdevPinning []PinningRule `json:"udev_pinning_rules"`
-	// Complete is false when the walk stopped before the end because the
-	// verdict could no longer change.
+	// Complete: the whole image was read and verified, to the end of
+	// every stream (compression checksums and end marks, every cpio
+	// trailer). Analyze returns no Analysis without an error otherwise,
+	// so it is always true when err is nil.
 	Complete bool `json:"complete"`
+	// DecidedAt is the member after which no later one could change the
+	// drivers' verdict (sorted images; "" when only the end settled it).
+	// The rest of the image is still read: a damaged image boots no
+	// better for having its modules early.
+	DecidedAt string `json:"decided_at,omitempty"`
 	// Notes explain limits of the verdict (no modules.dep found, ...).
 	Notes []string `json:"notes,omitempty"`
 }
@@ -206,19 +213,19 @@ const (
 )
 
 type analyzer struct {
-	opts     AnalyzeOptions
-	a        *Analysis
-	want     []string
-	kernels  map[string]bool
-	files    map[string]map[string]string   // kernel -> module name -> path
-	dep      map[string][]byte              // kernel -> modules.dep
-	builtin  map[string]map[string]bool     // kernel -> names from the image's modules.builtin
-	given    map[string]bool                // names from opts.Builtin
-	parsed   map[string]map[string][]string // kernel -> parsed modules.dep
-	prev     string
-	archive  int
-	sorted   bool
-	stoppedE bool
+	opts    AnalyzeOptions
+	a       *Analysis
+	want    []string
+	kernels map[string]bool
+	files   map[string]map[string]string   // kernel -> module name -> path
+	dep     map[string][]byte              // kernel -> modules.dep
+	builtin map[string]map[string]bool     // kernel -> names from the image's modules.builtin
+	given   map[string]bool                // names from opts.Builtin
+	parsed  map[string]map[string][]string // kernel -> parsed modules.dep
+	prev    string
+	archive int
+	sorted  bool
+	decided bool
 }
 
 func newAnalyzer(name string, opts AnalyzeOptions) *analyzer {
@@ -245,11 +252,13 @@ func newAnalyzer(name string, opts AnalyzeOptions) *analyzer {
 // Analyze reads an initramfs image and decides, for each driver, whether
 // it is a module (with all its modules.dep dependencies), built in, or
 // missing, for one kernel version; it also lists udev rules files inside
-// the image that pin MAC addresses. It stops reading once no later member
-// can change the verdict: the archive has been in sorted order (as
-// dracut and initramfs-tools write it), every driver is resolved, and the
-// walk is past the modules and udev rules directories. name is used in
-// errors, which are *FormatError for unreadable input.
+// the image that pin MAC addresses. It always reads and verifies the whole
+// image, as the kernel unpacks it: a truncated or corrupt stream is a
+// *FormatError however early the modules came. Once no later member can
+// change the verdict (the archive has been in sorted order, as dracut and
+// initramfs-tools write it, every driver is resolved, and the walk is past
+// the modules and udev rules directories) the members are only verified,
+// no longer inspected (Analysis.DecidedAt). name is used in errors.
 func Analyze(ctx context.Context, r io.Reader, name string, opts AnalyzeOptions) (*Analysis, error) {
 	z := newAnalyzer(name, opts)
 	info, err := Walk(ctx, r, name, opts.Walk, z.entry)
@@ -257,7 +266,7 @@ func Analyze(ctx context.Context, r io.Reader, name string, opts AnalyzeOptions)
 	if err != nil {
 		return z.a, err
 	}
-	z.a.Complete = !z.stoppedE
+	z.a.Complete = true
 	z.finish()
 	return z.a, nil
 }
@@ -267,6 +276,9 @@ func (z *analyzer) entry(e Entry, body io.Reader) error {
 		if err := z.opts.List(e); err != nil {
 			return err
 		}
+	}
+	if z.decided {
+		return nil
 	}
 	if e.Archive != z.archive {
 		z.archive, z.prev, z.sorted = e.Archive, "", true
@@ -316,9 +328,8 @@ func (z *analyzer) entry(e Entry, body io.Reader) error {
 			z.a.UdevPinning = append(z.a.UdevPinning, PinningRule{Path: e.Path, Lines: lines})
 		}
 	}
-	if z.opts.List == nil && z.canStop(e.Path) {
-		z.stoppedE = true
-		return ErrStop
+	if z.canStop(e.Path) {
+		z.decided, z.a.DecidedAt = true, e.Path
 	}
 	return nil
 }

@@ -131,8 +131,9 @@ func TestAnalyzeGivenModulesDep(t *testing.T) {
 	}
 }
 
-// In a sorted archive the walk stops after the modules and udev rules
-// directories once every driver is found; List reads it all.
+// In a sorted archive the verdict is settled after the modules and udev
+// rules directories once every driver is found (DecidedAt); the walk still
+// reads and verifies everything (List sees every entry).
 func TestAnalyzeEarlyStop(t *testing.T) {
 	data := readImage(t, "early-zstd.img")
 	n := 0
@@ -153,15 +154,11 @@ func TestAnalyzeEarlyStop(t *testing.T) {
 			if strings.HasSuffix(p, "modules.dep") {
 				body = dep.String()
 			}
-			err := z.entry(Entry{Path: p, Mode: unixMode(0o100644)}, strings.NewReader(body))
-			if errors.Is(err, ErrStop) {
-				return p
-			}
-			if err != nil {
+			if err := z.entry(Entry{Path: p, Mode: unixMode(0o100644)}, strings.NewReader(body)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		return ""
+		return z.a.DecidedAt
 	}
 	var debian []string
 	for _, d := range RequiredDrivers {

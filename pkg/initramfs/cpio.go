@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 
 	"github.com/cavaliergopher/cpio"
 )
@@ -172,6 +173,9 @@ func (w *walker) members(s *stream, idx int) error {
 			}
 			return w.readErr(s, hoff, err, "cpio member")
 		}
+		if hasDotDot(hdr.Name) {
+			return &errAt{hoff, fmt.Errorf("%w: member %q has a \"..\" component", ErrUnsafeName, printable([]byte(hdr.Name)))}
+		}
 		path := cleanPath(hdr.Name)
 		if path == "" && w.opts.IncludeRoot {
 			path = "."
@@ -194,7 +198,12 @@ func (w *walker) members(s *stream, idx int) error {
 		}
 		// Drain what fn left of the body (the library would too, but
 		// without noticing a short read).
-		for bd.remaining > 0 {
+		for i := 0; bd.remaining > 0; i++ {
+			if i%64 == 63 { // every 4 MiB of a big member
+				if err := w.ctx.Err(); err != nil {
+					return err
+				}
+			}
 			if _, err := bd.Read(w.buf); err != nil {
 				if err == io.EOF {
 					break
@@ -233,6 +242,22 @@ func (w *walker) readErr(s *stream, off int64, err error, what string) error {
 }
 
 var errShortBody = errors.New("cpio member body cut short")
+
+// ErrUnsafeName: a member name with a ".." component. No initramfs
+// generator writes one; the kernel would unpack it outside the directory
+// it names (usr/lib/modules/V/../../../../x/virtio_blk.ko lands in /x), so
+// a reader that took the name at face value would count a file that is
+// not where it claims. The image is treated as corrupt or hostile.
+var ErrUnsafeName = errors.New("unsafe member name")
+
+func hasDotDot(name string) bool {
+	for _, c := range strings.Split(name, "/") {
+		if c == ".." {
+			return true
+		}
+	}
+	return false
+}
 
 // body is the reader handed to fn: the library's reader for the current
 // member, made strict about length, summing the crc format's checksum.

@@ -14,10 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
-	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
 )
 
@@ -49,11 +47,7 @@ type compression struct {
 var compressions = []*compression{
 	{name: "gzip", magic: []byte{0x1f, 0x8b}, tool: []string{"gzip", "-dc"},
 		goDecoder: func(r io.Reader) (io.Reader, func(), error) {
-			z, err := gzip.NewReader(r)
-			if err != nil {
-				return nil, nil, err
-			}
-			return z, func() { z.Close() }, nil
+			return newGzipMembers(r)
 		}},
 	// Old "gzip" magic some kernels also accept (1f 9e).
 	{name: "gzip", magic: []byte{0x1f, 0x9e}, tool: []string{"gzip", "-dc"},
@@ -75,8 +69,7 @@ var compressions = []*compression{
 		}},
 	{name: "xz", magic: []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}, tool: []string{"xz", "-dc"}, slowInGo: true,
 		goDecoder: func(r io.Reader) (io.Reader, func(), error) {
-			z, err := xz.NewReader(r)
-			return z, func() {}, err
+			return newXzChecked(r)
 		}},
 	// lzma "alone" format: properties byte 0x5d, then the dictionary size
 	// (the kernel tests only 5d 00 00).
@@ -129,6 +122,13 @@ func (c *compression) open(ctx context.Context, r io.Reader, opts Options) (deco
 			return d, bin, err
 		}
 	}
+	if a, ok := r.(*fileAt); ok {
+		// In process, the decoder reads the walk's own buffered stream:
+		// a *bufio.Reader, which the decoders read exactly to the end of
+		// their stream (no read-ahead), so the walk can judge what
+		// follows it.
+		r = a.rest
+	}
 	z, closeFn, err := c.goDecoder(r)
 	if err != nil {
 		return nil, "", err
@@ -168,6 +168,7 @@ func (d *goDec) Close(bool) error {
 // stdout is read. A decompressor that fails (corrupt or truncated input)
 // exits non-zero; Close(false) reports that with its stderr.
 type toolDec struct {
+	ctx    context.Context
 	cmd    *exec.Cmd
 	out    io.ReadCloser
 	stderr *tailBuffer
@@ -202,7 +203,7 @@ func startTool(ctx context.Context, bin string, args []string, r io.Reader) (*to
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	return &toolDec{cmd: cmd, out: out, stderr: tb}, nil
+	return &toolDec{ctx: ctx, cmd: cmd, out: out, stderr: tb}, nil
 }
 
 func (d *toolDec) Read(p []byte) (int, error) {
@@ -225,9 +226,20 @@ func (d *toolDec) Close(abort bool) error {
 			_ = d.cmd.Wait()
 			return
 		}
-		if err := d.cmd.Wait(); err != nil {
-			msg := strings.TrimSpace(d.stderr.String())
+		err := d.cmd.Wait()
+		msg := strings.TrimSpace(d.stderr.String())
+		switch {
+		case d.ctx.Err() != nil:
+			// exec killed the tool on cancel: say so, not that the
+			// stream is corrupt.
+			d.err = d.ctx.Err()
+		case err != nil:
 			d.err = fmt.Errorf("%s failed: %v: %s", d.cmd.Path, err, msg)
+		case strings.Contains(msg, "trailing garbage"):
+			// bzip2 warns about data after its stream but exits 0;
+			// the kernel would read that data as another archive and
+			// fail on it.
+			d.err = fmt.Errorf("%s: %s", d.cmd.Path, msg)
 		}
 	})
 	return d.err

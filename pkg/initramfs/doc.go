@@ -20,14 +20,20 @@
 // modules.builtin and the module files inside the image and tells, for
 // each driver of RequiredDrivers, whether it is a module (with all its
 // dependencies), built in, or missing; it also lists udev rules inside the
-// image that pin MAC addresses. It stops reading as soon as the verdict
-// cannot change.
+// image that pin MAC addresses. It reads and verifies the whole image
+// every time, as the kernel unpacks it all: every compressed stream's
+// integrity checks and end, every cpio archive's TRAILER!!!, nothing but
+// NUL padding after the chain. An image cut after its modules directory
+// is an error, not a verdict.
 //
 // The package reads only the reader it is given; it writes nothing. With
 // Options.Decoders Auto or External it may run the system's decompressor
 // binaries (xz, bzip2, ...) found in Options.Path or $PATH, feeding them
 // the image on stdin.
 //
-// Corrupt, truncated or unknown input yields a *FormatError naming the
-// file and the byte offset; the package never panics on input.
+// Corrupt, truncated or unknown input, and member names with a ".."
+// component (ErrUnsafeName), yield a *FormatError naming the file and the
+// byte offset; the package never panics on input. Walk and Analyze honour
+// ctx between blocks and members, and kill an external decompressor when
+// it is cancelled.
 package initramfs

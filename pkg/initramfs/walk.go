@@ -141,13 +141,14 @@ func (c *counter) Read(p []byte) (int, error) {
 
 // stream is a buffered reader that knows its offset.
 type stream struct {
-	c  *counter
-	br *bufio.Reader
+	ctx context.Context
+	c   *counter
+	br  *bufio.Reader
 }
 
-func newStream(r io.Reader, size int) *stream {
+func newStream(ctx context.Context, r io.Reader, size int) *stream {
 	c := &counter{r: r}
-	return &stream{c: c, br: bufio.NewReaderSize(c, size)}
+	return &stream{ctx: ctx, c: c, br: bufio.NewReaderSize(c, size)}
 }
 
 func (s *stream) offset() int64 { return s.c.n - int64(s.br.Buffered()) }
@@ -156,6 +157,11 @@ func (s *stream) offset() int64 { return s.c.n - int64(s.br.Buffered()) }
 // reports whether more data follows.
 func (s *stream) skipZeros() (bool, error) {
 	for {
+		// Gigabytes of NULs are a valid (if odd) padding: stay
+		// cancellable.
+		if err := s.ctx.Err(); err != nil {
+			return false, err
+		}
 		b, _ := s.br.Peek(s.br.Buffered()) // never fails: it is buffered
 		if len(b) == 0 {
 			if _, err := s.br.Peek(1); err != nil {
@@ -185,10 +191,14 @@ func (s *stream) skipZeros() (bool, error) {
 // The image is read once, front to back, in constant memory: uncompressed
 // cpio archives (early microcode, possibly several, NUL padding between
 // them), then at most one compressed stream (gzip, zstd, xz, lzma, legacy
-// lz4, bzip2, lzop) holding one or more cpio archives. As unmkinitramfs
-// does, anything after the compressed stream is not read. Format problems
-// are reported as *FormatError; an error returned by fn ends the walk and
-// is returned as is, except ErrStop, which ends it without error.
+// lz4, bzip2, lzop) holding one or more cpio archives. A walk that ends
+// without error has verified the whole input: the decoder's integrity
+// checks and end of stream (an external decoder's exit status, its output
+// read to the end), every archive's trailer, and nothing but NUL padding
+// after the compressed stream (with an external decoder, the tool judges
+// what follows its stream). Format problems are reported as *FormatError;
+// an error returned by fn ends the walk and is returned as is, except
+// ErrStop, which ends it without error and without verifying the rest.
 //
 // When r is a regular *os.File, an external decompressor reads the file
 // directly; the file offset is then undefined after Walk.
@@ -239,10 +249,13 @@ func (w *walker) run(r io.Reader) error {
 			}
 		}
 	}
-	raw := newStream(r, 256<<10)
+	raw := newStream(w.ctx, r, 256<<10)
 	for first := true; ; first = false {
 		more, err := raw.skipZeros()
 		if err != nil {
+			if w.ctx.Err() != nil {
+				return w.ctx.Err()
+			}
 			return w.ferr(raw.offset(), err)
 		}
 		if !more {
@@ -263,54 +276,81 @@ func (w *walker) run(r io.Reader) error {
 		if c == nil {
 			return w.ferr(off, fmt.Errorf("%w: %s", ErrUnknownFormat, describeMagic(magic)))
 		}
-		return w.compressed(raw, off, c)
+		external, err := w.compressed(raw, off, c)
+		if err != nil || external {
+			// An external tool read the rest of the input itself and
+			// judged it (NUL padding, trailing data) by its own rules.
+			return err
+		}
+		// The in-process decoder stopped at the end of its stream: only
+		// NUL padding may follow. (The kernel would go on to read more
+		// archives there; no initramfs generator writes any, and
+		// unmkinitramfs/lsinitramfs would not list them.)
+		more, err = raw.skipZeros()
+		if err != nil {
+			if w.ctx.Err() != nil {
+				return w.ctx.Err()
+			}
+			return w.ferr(raw.offset(), err)
+		}
+		if more {
+			b, _ := raw.br.Peek(16)
+			return w.ferr(raw.offset(), fmt.Errorf("unexpected data after the %s stream (%s)", c.name, describeMagic(b)))
+		}
+		return nil
 	}
 }
 
 // compressed reads the cpio archives inside one compressed stream starting
-// at off.
-func (w *walker) compressed(raw *stream, off int64, c *compression) error {
+// at off, to the end of the stream, and checks that the decoder found the
+// stream whole (its checksums, its end). external says an external tool
+// decoded it.
+func (w *walker) compressed(raw *stream, off int64, c *compression) (external bool, err error) {
 	var src io.Reader = raw.br
 	if w.file != nil {
 		src = &fileAt{f: w.file, off: w.base + off, rest: raw.br}
 	}
 	dec, decoder, err := c.open(w.ctx, src, w.opts)
 	if err != nil {
-		return &FormatError{File: w.name, Offset: off, Layer: c.name, Inner: -1, Err: err}
+		return false, &FormatError{File: w.name, Offset: off, Layer: c.name, Inner: -1, Err: err}
 	}
+	external = decoder != "go"
 	// Any early return (ErrStop, an error) abandons the decoder; the
 	// normal end closes it below first, so this is then a no-op.
 	defer dec.Close(true)
-	in := newStream(dec, 256<<10)
+	in := newStream(w.ctx, dec, 256<<10)
 	layer := &FormatError{File: w.name, Offset: off, Layer: c.name}
 	for n := 0; ; n++ {
 		more, err := in.skipZeros()
 		if err != nil {
-			return w.decodeErr(layer, in, err)
+			return external, w.decodeErr(layer, in, err)
 		}
 		if !more {
 			if n == 0 {
 				layer.Inner, layer.Err = in.offset(), errors.New("no cpio archive in the compressed stream")
-				return layer
+				return external, layer
 			}
 			break
 		}
 		magic, _ := in.br.Peek(6)
 		if !isCPIO(magic) {
 			layer.Inner, layer.Err = in.offset(), fmt.Errorf("%w: not a cpio archive (%s)", ErrUnknownFormat, describeMagic(magic))
-			return layer
+			return external, layer
 		}
 		if err := w.archive1(in, c.name+"+cpio", decoder, layer); err != nil {
-			return err
+			return external, err
 		}
 	}
 	// The decoder reached its end: an external one must also have exited
 	// cleanly (a truncated stream makes xz/bzip2 fail only at the end).
 	if err := dec.Close(false); err != nil {
+		if w.ctx.Err() != nil {
+			return external, w.ctx.Err()
+		}
 		layer.Inner, layer.Err = -1, err
-		return layer
+		return external, layer
 	}
-	return nil
+	return external, nil
 }
 
 // decodeErr turns an error met while reading a decompressed stream into a
@@ -319,6 +359,9 @@ func (w *walker) decodeErr(layer *FormatError, in *stream, err error) error {
 	var fe *FormatError
 	if errors.As(err, &fe) {
 		return err
+	}
+	if w.ctx.Err() != nil {
+		return w.ctx.Err()
 	}
 	if err == io.ErrUnexpectedEOF || err == io.EOF {
 		err = fmt.Errorf("%w compressed stream", ErrTruncated)
