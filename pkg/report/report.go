@@ -71,24 +71,27 @@ func (r *Report) JSON() ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// WriteHuman prints one line per check, then what changed.
+// WriteHuman prints one line per check, then what changed. Every string
+// goes through Printable: a report's text comes from the prepared OS, or
+// whole from a guest (`wait`).
 func (r *Report) WriteHuman(w io.Writer, verbose bool) {
-	fmt.Fprintf(w, "prepagent %s  run %s  root %s\n", r.Mode, r.RunID, r.Root)
-	fmt.Fprintf(w, "os: %s (family %s, IMS os_version %q)\n\n", nonEmpty(r.OS.PrettyName, r.OS.ID), r.OS.Family, r.OS.IMSOSVersion)
+	p := Printable
+	fmt.Fprintf(w, "prepagent %s  run %s  root %s\n", p(r.Mode), p(r.RunID), p(r.Root))
+	fmt.Fprintf(w, "os: %s (family %s, IMS os_version %q)\n\n", p(nonEmpty(r.OS.PrettyName, r.OS.ID)), p(string(r.OS.Family)), r.OS.IMSOSVersion)
 	width := 0
 	for _, c := range r.Checks {
-		if len(c.ID) > width {
-			width = len(c.ID)
+		if n := len(Printable(c.ID)); n > width {
+			width = n
 		}
 	}
 	for _, c := range r.Checks {
-		fmt.Fprintf(w, "%-5s  %-*s  %s\n", strings.ToUpper(string(c.Status)), width, c.ID, c.Summary)
+		fmt.Fprintf(w, "%-5s  %-*s  %s\n", p(strings.ToUpper(string(c.Status))), width, p(c.ID), p(c.Summary))
 		if verbose || c.Status != check.Pass {
 			for _, e := range c.Evidence {
-				fmt.Fprintf(w, "       %*s  - %s\n", width, "", e)
+				fmt.Fprintf(w, "       %*s  - %s\n", width, "", p(e))
 			}
 			if c.Fix != "" && c.Status != check.Pass {
-				fmt.Fprintf(w, "       %*s  fix: %s\n", width, "", c.Fix)
+				fmt.Fprintf(w, "       %*s  fix: %s\n", width, "", p(c.Fix))
 			}
 		}
 	}
@@ -99,19 +102,19 @@ func (r *Report) WriteHuman(w io.Writer, verbose bool) {
 		}
 		fmt.Fprintf(w, "\n%s:\n", verb)
 		for _, ch := range r.Changes {
-			line := fmt.Sprintf("  %-7s %s", ch.Action, ch.Path)
+			line := fmt.Sprintf("  %-7s %s", p(ch.Action), p(ch.Path))
 			if ch.Note != "" {
-				line += "  (" + ch.Note + ")"
+				line += "  (" + p(ch.Note) + ")"
 			}
 			if ch.Backup != "" {
-				line += "  backup " + ch.Backup
+				line += "  backup " + p(ch.Backup)
 			}
 			fmt.Fprintln(w, line)
 		}
 		if r.Mode == "dry-run" {
 			for _, ch := range r.Changes {
 				if ch.Diff != "" {
-					fmt.Fprintf(w, "\n%s", ch.Diff)
+					fmt.Fprintf(w, "\n%s", PrintableLines(ch.Diff))
 					if !strings.HasSuffix(ch.Diff, "\n") {
 						fmt.Fprintln(w)
 					}
@@ -120,16 +123,19 @@ func (r *Report) WriteHuman(w io.Writer, verbose bool) {
 		}
 	}
 	if r.Image.MinDisk > 0 || r.Image.BootMode != "" {
-		fmt.Fprintf(w, "\nimage: os_version=%q min_disk=%d boot_mode=%s", r.Image.OSVersion, r.Image.MinDisk, r.Image.BootMode)
+		fmt.Fprintf(w, "\nimage: os_version=%q min_disk=%d boot_mode=%s", r.Image.OSVersion, r.Image.MinDisk, p(r.Image.BootMode))
 		if r.Image.RootDiskSerial != "" {
-			fmt.Fprintf(w, " root_disk_serial=%s", r.Image.RootDiskSerial)
+			fmt.Fprintf(w, " root_disk_serial=%s", p(r.Image.RootDiskSerial))
 		}
 		fmt.Fprintln(w)
 	}
 	if r.Ready {
 		fmt.Fprintf(w, "\nREADY (%d checks, %d ms)\n", len(r.Checks), r.DurationMs)
 	} else {
-		f := append([]string(nil), r.Failed...)
+		var f []string
+		for _, id := range r.Failed {
+			f = append(f, p(id))
+		}
 		sort.Strings(f)
 		fmt.Fprintf(w, "\nNOT READY: %s (%d ms)\n", strings.Join(f, ", "), r.DurationMs)
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -94,5 +96,109 @@ func TestSchemaRejectsBadReports(t *testing.T) {
 		if err := validate(t, bad); err == nil {
 			t.Errorf("%s: schema accepted %s", name, bad)
 		}
+	}
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"CentOS Linux 7 (Core)":          "CentOS Linux 7 (Core)",
+		"openEuler 22.03 (LTS-SP1) 中文":   "openEuler 22.03 (LTS-SP1) 中文",
+		"\x1b]0;pwned\x07\x1b[2J":        `\x1b]0;pwned\a\x1b[2J`,
+		"a\nb\tc\rd\x00e\x7f":            `a\nb\tc\rd\x00e\x7f`,
+		"c1 \u009b31m and \u0085":        `c1 \u009b31m and \u0085`,
+		"raw c1 \x9b and bad \xff\xfe":   `raw c1 \x9b and bad \xff\xfe`,
+		`back\slash \x1b typed`:          `back\\slash \\x1b typed`,
+		"bidi \u202eevil\u202c zw\u200b": `bidi \u202eevil\u202c zw\u200b`,
+		"":                               "",
+	} {
+		got := report.Printable(in)
+		if got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
+		for _, c := range []byte(got) {
+			if c < 0x20 || c == 0x7f {
+				t.Errorf("Printable(%q) left control byte 0x%02x", in, c)
+			}
+		}
+		if !utf8.ValidString(got) {
+			t.Errorf("Printable(%q) is not UTF-8", in)
+		}
+	}
+	if got := report.PrintableLines("-a\x1b[2J\n+b\x07\n"); got != "-a\\x1b[2J\n+b\\a\n" {
+		t.Errorf("PrintableLines = %q", got)
+	}
+}
+
+// hostileTree is the centos7 udev tree with escape sequences in
+// os-release's PRETTY_NAME and in a persistent-net rule.
+const hostilePretty = "\x1b]0;pwned\x07\x1b[2J"
+
+func hostileTree(t *testing.T) string {
+	t.Helper()
+	dir := testroot.Copy(t, filepath.Join("..", "udevrules", "testdata", "roots", "centos7"))
+	osr := filepath.Join(dir, "etc/os-release")
+	b, err := os.ReadFile(osr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(osr, append(b, []byte("PRETTY_NAME=\""+hostilePretty+"\"\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The file name carries an escape too.
+	rules := filepath.Join(dir, "etc/udev/rules.d/69-\x1b[2Jevil.rules")
+	b = []byte("SUBSYSTEM==\"net\", ACTION==\"add\", ATTR{address}==\"52:54:00:00:00:09\", NAME=\"eth9\x1b[31m\x9b2J\x07\"\n")
+	if err := os.WriteFile(rules, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// Issue 15, finding 7: escape sequences from os-release and rules files
+// reached the terminal. The human rendering has no control byte left
+// (asserted on bytes); the JSON keeps the original text.
+func TestHumanOutputEscapesGuestText(t *testing.T) {
+	for _, mode := range []runner.Mode{runner.ModeCheck, runner.ModeDryRun} {
+		t.Run(string(mode), func(t *testing.T) {
+			r, err := rootfs.Open(hostileTree(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			rep, err := runner.Run(context.Background(), runner.Config{Root: r, Mode: mode, Checks: udevrules.Checks(), Version: "test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var human bytes.Buffer
+			rep.WriteHuman(&human, true)
+			out := human.Bytes()
+			for i, c := range out {
+				if c < 0x20 && c != '\n' || c == 0x7f || c == 0x9b && !utf8.Valid(out[max(0, i-1):i+1]) {
+					t.Fatalf("human output has control byte 0x%02x at %d:\n%q", c, i, out)
+				}
+			}
+			if bytes.Contains(out, []byte("\u009b")) {
+				t.Errorf("human output has a C1 CSI")
+			}
+			if !bytes.Contains(out, []byte(`os: \x1b]0;pwned\a\x1b[2J`)) {
+				t.Errorf("PRETTY_NAME not shown escaped:\n%s", out)
+			}
+			if !bytes.Contains(out, []byte(`eth9\x1b[31m\x9b2J\a`)) || !bytes.Contains(out, []byte(`69-\x1b[2Jevil.rules`)) {
+				t.Errorf("rules line not shown escaped:\n%s", out)
+			}
+			b, err := rep.JSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back report.Report
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			if back.OS.PrettyName != hostilePretty {
+				t.Errorf("JSON PRETTY_NAME = %q, want the original %q", back.OS.PrettyName, hostilePretty)
+			}
+			if !strings.Contains(string(b), `eth9\u001b[31m`) {
+				t.Errorf("JSON lost the original rules bytes")
+			}
+		})
 	}
 }
