@@ -2,12 +2,18 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/prepagent/prepagent/pkg/cloudflow"
 )
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
 
 func newBuildCmd(g *globalFlags) *cobra.Command {
 	var (
@@ -36,8 +42,13 @@ The server step sets the server metadata prepagent.volume=<data volume ID>,
 which prepagent reads from the metadata service as its --expect-volume.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if img.name == "" {
-				return fmt.Errorf("%w: --name is required", cloudflow.ErrInput)
+			// Every input is checked before credentials and network.
+			need := []string{"name", "flavor", "vpc", "subnet", "az"}
+			if isoImage == "" {
+				need = append(need, "image-url", "os-version")
+			}
+			if err := requireFlags(cmd, need...); err != nil {
+				return err
 			}
 			isoSpec, err := iso.spec()
 			if err != nil {
@@ -57,6 +68,20 @@ which prepagent reads from the metadata service as its --expect-volume.`,
 			if statePath == "" {
 				statePath = "prepctl-" + img.name + ".state.json"
 			}
+			spec := cloudflow.BuildSpec{
+				ISO: isoSpec, ISOImageID: isoImage, Server: server, Image: req,
+				RunID: v.runID, WaitTimeout: v.timeout,
+				CleanupOnFailure: cleanupOnFailure, KeepServer: keepServer, DeleteISO: deleteISO,
+				NoVolumeMetadata: srv.noVolumeMetadata,
+			}
+			if err := spec.Validate(); err != nil {
+				return err
+			}
+			// A broken state file is an input error too: read it first.
+			st, err := cloudflow.LoadState(statePath, img.name)
+			if err != nil {
+				return err
+			}
 			f, err := g.flow(cmd)
 			if err != nil {
 				return err
@@ -67,20 +92,19 @@ which prepagent reads from the metadata service as its --expect-volume.`,
 				return err
 			}
 			defer stop()
-			st, err := cloudflow.LoadState(statePath, img.name)
-			if err != nil {
-				return err
+			spec.Callback = cb
+			msg := "image " + img.name + ", no state yet (saved to " + statePath + " once something is created)"
+			if exists(statePath) {
+				msg = "image " + img.name + ", resuming from state file " + statePath
 			}
-			f.Sink(cloudflow.Event{Time: time.Now().UTC(), Step: "build", Kind: cloudflow.EventStart,
-				Message: "image " + img.name + ", state " + statePath})
-			err = f.Build(cmd.Context(), cloudflow.BuildSpec{
-				ISO: isoSpec, ISOImageID: isoImage, Server: server, Image: req,
-				RunID: v.runID, WaitTimeout: v.timeout, Callback: cb,
-				CleanupOnFailure: cleanupOnFailure, KeepServer: keepServer, DeleteISO: deleteISO,
-				NoVolumeMetadata: srv.noVolumeMetadata,
-			}, st)
-			if err != nil {
-				return fmt.Errorf("%w (state: %s)", err, statePath)
+			f.Sink(cloudflow.Event{Time: time.Now().UTC(), Step: "build", Kind: cloudflow.EventStart, Message: msg})
+			if err := f.Build(cmd.Context(), spec, st); err != nil {
+				// Named only when there is one: a build that failed
+				// before creating anything has none to resume from.
+				if exists(statePath) {
+					return fmt.Errorf("%w (state: %s)", err, statePath)
+				}
+				return err
 			}
 			g.result(cmd, f, map[string]string{"image_id": st.ImageID, "iso_image_id": st.ISOImageID, "run_id": st.VerdictRunID, "state": statePath})
 			return nil

@@ -36,8 +36,14 @@ func newISOCmd(g *globalFlags) *cobra.Command {
 		Short: "Register an ISO file in OBS as an IsoImage, wait for the job, print the image ID",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd, "name", "image-url", "os-version"); err != nil {
+				return err
+			}
 			spec, err := i.spec()
 			if err != nil {
+				return err
+			}
+			if err := spec.Validate(); err != nil {
 				return err
 			}
 			f, err := g.flow(cmd)

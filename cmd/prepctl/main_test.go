@@ -34,13 +34,17 @@ func newCLI(t *testing.T) *cli {
 	return &cli{t: t, fake: fake}
 }
 
+// args appends the fake's endpoints and fast polling to a command line.
+func (c *cli) args(args ...string) []string {
+	all := append([]string{}, args...)
+	return append(all, "--project", project, "--ims-endpoint", c.fake.IMS.URL, "--ecs-endpoint", c.fake.ECS.URL,
+		"--evs-endpoint", c.fake.EVS.URL, "--poll", "2ms", "--retries", "3")
+}
+
 func (c *cli) run(args ...string) (code int, stdout, stderr string) {
 	c.t.Helper()
 	var out, errb bytes.Buffer
-	all := append([]string{}, args...)
-	all = append(all, "--project", project, "--ims-endpoint", c.fake.IMS.URL, "--ecs-endpoint", c.fake.ECS.URL,
-		"--evs-endpoint", c.fake.EVS.URL, "--poll", "2ms", "--retries", "3")
-	code = run(context.Background(), all, strings.NewReader(""), &out, &errb)
+	code = run(context.Background(), c.args(args...), strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

@@ -21,6 +21,7 @@ type globalFlags struct {
 	json                                  bool
 	poll, jobTimeout, requestTimeout      time.Duration
 	retries                               int
+	metadataCredentials                   bool
 }
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -34,7 +35,9 @@ server's console log, creates the system-disk image from the data volume,
 and deletes the temporary server: each step alone, or all with "build".
 
 Credentials: HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK (or the SDK's
-profile ~/.huaweicloud/credentials). Region and project: --region and
+profile ~/.huaweicloud/credentials, or HUAWEICLOUD_SDK_CREDENTIALS_FILE;
+on an ECS with an agency, --metadata-credentials). prepctl writes nothing
+in your home directory. Region and project: --region and
 --project, or HUAWEICLOUD_SDK_REGION and HUAWEICLOUD_SDK_PROJECT_ID.
 Endpoints: --ims-endpoint, --ecs-endpoint, --evs-endpoint (or
 PREPCTL_IMS_ENDPOINT, PREPCTL_ECS_ENDPOINT, PREPCTL_EVS_ENDPOINT) replace
@@ -59,6 +62,7 @@ root disk serial mismatch), 2 error, 3 timeout.`,
 	pf.DurationVar(&g.jobTimeout, "job-timeout", 30*time.Minute, "longest wait for one asynchronous job")
 	pf.DurationVar(&g.requestTimeout, "request-timeout", 60*time.Second, "timeout of one HTTP request")
 	pf.IntVar(&g.retries, "retries", 6, "attempts per call on throttling (429) and server errors (5xx)")
+	pf.BoolVar(&g.metadataCredentials, "metadata-credentials", false, "take temporary credentials from the metadata service of the ECS prepctl runs on (an agency) when none are in the environment or profile")
 	root.AddCommand(newISOCmd(g), newServerCmd(g), newWaitCmd(g), newImageCmd(g), newBuildCmd(g), newVersionCmd(g))
 	return root
 }
@@ -82,7 +86,7 @@ func (g *globalFlags) flow(cmd *cobra.Command) (*cloudflow.Flow, error) {
 	retry := cloudflow.DefaultRetry
 	retry.Attempts = max(g.retries, 1)
 	h, err := cloudflow.NewHuawei(cloudflow.HuaweiConfig{
-		ProjectID:   envOr(g.project, "HUAWEICLOUD_SDK_PROJECT_ID"),
+		ProjectID:   envOr(g.project, cloudflow.EnvProjectID),
 		Region:      envOr(g.region, cloudflow.EnvRegion),
 		IMSEndpoint: envOr(g.imsEndpoint, cloudflow.EnvIMSEndpoint),
 		ECSEndpoint: envOr(g.ecsEndpoint, cloudflow.EnvECSEndpoint),
@@ -90,6 +94,9 @@ func (g *globalFlags) flow(cmd *cobra.Command) (*cloudflow.Flow, error) {
 		Timeout:     g.requestTimeout,
 		Retry:       retry,
 		OnRetry:     f.Retried,
+		// Also keeps the SDK from writing ~/.huaweicloud/application_id.
+		UserAgent:           "prepctl/" + version,
+		MetadataCredentials: g.metadataCredentials,
 	})
 	if err != nil {
 		return nil, err
@@ -116,6 +123,21 @@ func (g *globalFlags) result(cmd *cobra.Command, f *cloudflow.Flow, kv map[strin
 	for _, k := range keys {
 		fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", k, kv[k])
 	}
+}
+
+// requireFlags reports every named flag left empty, in one error, before
+// any credential or network work.
+func requireFlags(cmd *cobra.Command, names ...string) error {
+	var miss []string
+	for _, n := range names {
+		if f := cmd.Flags().Lookup(n); f != nil && f.Value.String() == "" {
+			miss = append(miss, "--"+n)
+		}
+	}
+	if len(miss) > 0 {
+		return fmt.Errorf("%w: %s needs %s", cloudflow.ErrInput, cmd.CommandPath(), strings.Join(miss, ", "))
+	}
+	return nil
 }
 
 // parseTags reads repeated k=v flags.

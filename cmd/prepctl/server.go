@@ -42,11 +42,24 @@ func newServerCmd(g *globalFlags) *cobra.Command {
 		Short: "Create the temporary server from an IsoImage, wait for the job, print server and data volume IDs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd, "iso-image", "server-name", "flavor", "vpc", "subnet", "az"); err != nil {
+				return err
+			}
+			spec := s.spec()
+			if err := spec.Validate(); err != nil {
+				return err
+			}
+			// One token for this create, however often it is retried.
+			tok, err := cloudflow.NewClientToken()
+			if err != nil {
+				return err
+			}
+			spec.ClientToken = tok
 			f, err := g.flow(cmd)
 			if err != nil {
 				return err
 			}
-			job, err := f.StartServer(cmd.Context(), s.spec())
+			job, err := f.StartServer(cmd.Context(), spec)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,10 @@
-// Package testhome runs a test binary with a private, temporary HOME. The
-// Huawei Cloud SDK writes ~/.huaweicloud/application_id when a client is
-// built; tests must never touch the real home directory.
+// Package testhome runs a test binary with a private, temporary HOME.
+// The Huawei Cloud SDK reads ~/.huaweicloud (credentials profile,
+// regions) and, unless given a User-Agent, writes
+// ~/.huaweicloud/application_id when a client is built. prepctl gives one
+// (cmd/prepctl TestNoFileInHome proves it writes nothing); the private
+// HOME keeps any test that builds a client another way, or a user's real
+// credentials profile, out of the picture.
 package testhome
 
 import (

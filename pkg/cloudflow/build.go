@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -147,8 +148,28 @@ func (f *Flow) stepServer(ctx context.Context, b BuildSpec, st *State) (bool, er
 	}
 	if st.ServerID == "" {
 		if st.ServerJobID == "" {
+			if err := f.clearFailedServerJobs(ctx, st); err != nil {
+				return true, err
+			}
+			if st.ServerClientToken == "" {
+				tok, err := NewClientToken()
+				if err != nil {
+					return true, err
+				}
+				// Saved before the call: a run that dies between the
+				// create and saving its job ID resends this token, and ECS
+				// answers with the same job, not a second server.
+				st.ServerClientToken = tok
+				if err := st.Save(); err != nil {
+					return true, err
+				}
+			} else {
+				f.emit(StepServer, EventProgress, "resuming: resending the create-server call with the saved client token (ECS returns the job it already started, if any)",
+					"client_token", st.ServerClientToken)
+			}
 			spec := b.Server
 			spec.ImageID = st.ISOImageID
+			spec.ClientToken = st.ServerClientToken
 			job, err := f.StartServer(ctx, spec)
 			if err != nil {
 				return true, err
@@ -162,11 +183,17 @@ func (f *Flow) stepServer(ctx context.Context, b BuildSpec, st *State) (bool, er
 		} else {
 			f.emit(StepServer, EventProgress, "resuming: polling create-server job "+st.ServerJobID, "job_id", st.ServerJobID)
 		}
-		id, err := f.ServerFromJob(ctx, st.ServerJobID)
+		j, err := f.WaitJob(ctx, StepServer, false, st.ServerJobID)
+		if errors.Is(err, ErrJobFailed) {
+			return true, f.serverJobFailed(ctx, st, j, err)
+		}
 		if err != nil {
 			return true, err
 		}
-		st.ServerID = id
+		if len(j.ServerIDs) != 1 {
+			return true, fmt.Errorf("ECS job %s: want one server ID, got %d (%s)", j.ID, len(j.ServerIDs), strings.Join(j.ServerIDs, ", "))
+		}
+		st.ServerID = j.ServerIDs[0]
 		if err := st.Save(); err != nil {
 			return true, err
 		}
@@ -182,6 +209,81 @@ func (f *Flow) stepServer(ctx context.Context, b BuildSpec, st *State) (bool, er
 	}
 	st.DataVolumeID = dv.ID
 	return true, st.Save()
+}
+
+// serverJobFailed records a create-server job that ended FAIL so that no
+// later run polls it again (it would fail the same way every time),
+// forgets its client token (resending it would return the same failed
+// job), and checks that nothing of it survives. The next run creates a
+// new server.
+func (f *Flow) serverJobFailed(ctx context.Context, st *State, j Job, jobErr error) error {
+	if err := recordFailedServerJob(st, j); err != nil {
+		return errors.Join(jobErr, err)
+	}
+	next := "the next run creates a new server (change --flavor or --az if the cloud has none to give)"
+	if err := f.clearFailedServerJobs(ctx, st); err != nil {
+		return fmt.Errorf("%w; recorded as failed: %s, once this is resolved: %w", jobErr, next, err)
+	}
+	return fmt.Errorf("%w; recorded as failed, nothing of it is left: %s", jobErr, next)
+}
+
+func recordFailedServerJob(st *State, j Job) error {
+	st.FailedServerJobs = append(st.FailedServerJobs, FailedJob{JobID: j.ID, ClientToken: st.ServerClientToken,
+		ErrorCode: j.ErrorCode, FailReason: j.FailReason, ServerIDs: j.ServerIDs, Failed: time.Now().UTC().Format(time.RFC3339)})
+	st.ServerJobID, st.ServerClientToken = "", ""
+	return st.Save()
+}
+
+// clearFailedServerJobs makes sure no server of a failed create job
+// survives before a new one is created: a server still there (ERROR
+// status, half built) is deleted with its volumes, since it can never
+// become the build's server and costs money.
+func (f *Flow) clearFailedServerJobs(ctx context.Context, st *State) error {
+	for i := range st.FailedServerJobs {
+		fj := &st.FailedServerJobs[i]
+		if fj.Cleared {
+			continue
+		}
+		for _, id := range fj.ServerIDs {
+			gone, err := f.serverGone(ctx, id)
+			if err != nil {
+				return fmt.Errorf("server %s of failed job %s: %w", id, fj.JobID, err)
+			}
+			if gone {
+				f.emit(StepServer, EventProgress, "server "+id+" of failed job "+fj.JobID+" does not exist", "server_id", id)
+				continue
+			}
+			f.emit(StepServer, EventProgress, "deleting server "+id+" left by failed job "+fj.JobID, "server_id", id)
+			job, err := f.Cloud.DeleteServer(ctx, id, true)
+			if err != nil {
+				return fmt.Errorf("delete server %s of failed job %s: %w", id, fj.JobID, err)
+			}
+			if _, err := f.WaitJob(ctx, StepServer, false, job); err != nil {
+				return fmt.Errorf("delete server %s of failed job %s: %w", id, fj.JobID, err)
+			}
+		}
+		fj.Cleared = true
+		f.emit(StepServer, EventProgress, fmt.Sprintf("create-server job %s failed earlier (%s %s); nothing of it is left, creating a new server",
+			fj.JobID, fj.ErrorCode, fj.FailReason), "job_id", fj.JobID)
+		if err := st.Save(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serverGone says whether the server no longer exists: not found, or
+// already DELETED.
+func (f *Flow) serverGone(ctx context.Context, id string) (bool, error) {
+	s, err := f.Cloud.Server(ctx, id)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.StatusCode == 404 {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return s.Status == "DELETED", nil
 }
 
 // verdictStep runs wait and image, which share the verdict.
@@ -283,23 +385,27 @@ func (f *Flow) stepCleanup(ctx context.Context, b BuildSpec, st *State) (bool, e
 // running is waited for first, so the server it makes is not leaked.
 func (f *Flow) cleanupFailed(ctx context.Context, st *State) error {
 	if st.ServerID == "" && st.ServerJobID != "" {
-		id, err := f.ServerFromJob(ctx, st.ServerJobID)
-		if err != nil {
-			if errors.Is(err, ErrJobFailed) {
-				// Nothing was created.
-				st.ServerJobID = ""
-				return st.Save()
+		j, err := f.WaitJob(ctx, StepCleanup, false, st.ServerJobID)
+		if errors.Is(err, ErrJobFailed) {
+			if err := recordFailedServerJob(st, j); err != nil {
+				return err
 			}
+			return f.clearFailedServerJobs(ctx, st)
+		}
+		if err != nil {
 			return err
 		}
-		st.ServerID = id
+		if len(j.ServerIDs) != 1 {
+			return fmt.Errorf("ECS job %s: want one server ID, got %d", j.ID, len(j.ServerIDs))
+		}
+		st.ServerID = j.ServerIDs[0]
 	}
 	if err := f.DeleteServer(ctx, st, st.ServerID); err != nil {
 		return err
 	}
 	f.emit(StepCleanup, EventDone, "temporary server deleted after failure; the next run starts a new one", "server_id", st.ServerID)
 	// A fresh server next time: forget this one and everything after it.
-	st.ServerJobID, st.ServerID, st.DataVolumeID = "", "", ""
+	st.ServerClientToken, st.ServerJobID, st.ServerID, st.DataVolumeID = "", "", "", ""
 	st.VerdictRunID, st.VerdictReady, st.StopJobID, st.ImageJobID, st.DeleteJobID = "", false, "", "", ""
 	st.ServerDeleted = false
 	return st.Save()

@@ -70,6 +70,10 @@ type ServerSpec struct {
 	VolumeType   string // SATA, SAS, SSD, GPSSD...
 	SystemDiskGB int
 	DataDiskGB   int
+	// ClientToken is the create call's X-Client-Token: ECS answers a
+	// repeated create carrying the same token (and body) with the first
+	// call's job instead of making a second server. Empty sends none.
+	ClientToken string
 }
 
 // Flavor is what the flow needs to know about a flavor before using it.
@@ -139,4 +143,5 @@ var (
 	ErrSerial       = errors.New("root disk serial does not match the data volume")
 	ErrInput        = errors.New("invalid input")
 	ErrStateMissing = errors.New("state lacks a value")
+	ErrCredentials  = errors.New("no Huawei Cloud credentials")
 )

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -38,11 +40,16 @@ const (
 
 // HuaweiConfig says where and as whom to call the API.
 type HuaweiConfig struct {
-	// AK, SK: when empty, the SDK's credential chain (environment,
-	// ~/.huaweicloud/credentials profile, ECS metadata) provides them.
-	AK, SK    string
-	ProjectID string
-	Region    string
+	// AK, SK: when empty, the environment (HUAWEICLOUD_SDK_AK,
+	// HUAWEICLOUD_SDK_SK) or the SDK's credentials profile provides them,
+	// and with MetadataCredentials the ECS metadata service (an agency).
+	AK, SK string
+	// MetadataCredentials lets the credentials come from the metadata
+	// service of the ECS prepctl runs on. Off by default: elsewhere the
+	// lookup is a network call that can only fail.
+	MetadataCredentials bool
+	ProjectID           string
+	Region              string
 	// Endpoints override the region's public ones (dedicated regions,
 	// tests). With an endpoint and a project ID the SDK never calls IAM.
 	IMSEndpoint, ECSEndpoint, EVSEndpoint string
@@ -51,6 +58,10 @@ type HuaweiConfig struct {
 	Retry   Retry
 	// OnRetry hears about each retried call (progress output).
 	OnRetry func(err error, delay time.Duration)
+	// UserAgent is sent with every request (default "prepctl"). Setting
+	// it also keeps the SDK from composing its own, which creates
+	// ~/.huaweicloud/application_id in the user's home.
+	UserAgent string
 }
 
 // Huawei implements Cloud with the official SDK's IMS, ECS and EVS
@@ -71,18 +82,33 @@ func NewHuawei(cfg HuaweiConfig) (*Huawei, error) {
 	if cfg.Retry.Attempts == 0 {
 		cfg.Retry = DefaultRetry
 	}
-	cred, err := credentials(cfg)
-	if err != nil {
-		return nil, err
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "prepctl"
 	}
+	// Where before who: a wrong flag is reported before credentials.
 	if cfg.ProjectID == "" && (cfg.IMSEndpoint != "" || cfg.ECSEndpoint != "" || cfg.EVSEndpoint != "") {
 		// Without a project ID the SDK would send a literal
 		// "{project_id}" in the path when given endpoints.
 		return nil, fmt.Errorf("%w: a project ID (--project or HUAWEICLOUD_SDK_PROJECT_ID) is required with custom endpoints", ErrInput)
 	}
+	if cfg.Region == "" {
+		var miss []string
+		for _, e := range [][2]string{{"ims", cfg.IMSEndpoint}, {"ecs", cfg.ECSEndpoint}, {"evs", cfg.EVSEndpoint}} {
+			if e[1] == "" {
+				miss = append(miss, "--"+e[0]+"-endpoint")
+			}
+		}
+		if len(miss) > 0 {
+			return nil, fmt.Errorf("%w: no region: give --region (or %s), or %s", ErrInput, EnvRegion, strings.Join(miss, ", "))
+		}
+	}
+	cred, err := credentials(cfg)
+	if err != nil {
+		return nil, err
+	}
 	h := &Huawei{cfg: cfg}
 	build := func(svc string, b *core.HcHttpClientBuilder, endpoint string, regionOf func(string) (*region.Region, error)) (*core.HcHttpClient, error) {
-		b = b.WithCredential(cred).WithHttpConfig(config.DefaultHttpConfig().WithTimeout(cfg.Timeout))
+		b = b.WithCredential(cred).WithHttpConfig(config.DefaultHttpConfig().WithTimeout(cfg.Timeout).WithUserAgent(cfg.UserAgent))
 		switch {
 		case endpoint != "":
 			b = b.WithEndpoints([]string{endpoint})
@@ -117,25 +143,81 @@ func NewHuawei(cfg HuaweiConfig) (*Huawei, error) {
 	return h, nil
 }
 
+// Environment variables of the SDK's credential providers.
+const (
+	EnvAK              = "HUAWEICLOUD_SDK_AK"
+	EnvSK              = "HUAWEICLOUD_SDK_SK"
+	EnvProjectID       = "HUAWEICLOUD_SDK_PROJECT_ID"
+	EnvCredentialsFile = "HUAWEICLOUD_SDK_CREDENTIALS_FILE"
+)
+
+// credentialsHelp is the one line that says how to give credentials.
+const credentialsHelp = "set " + EnvAK + " and " + EnvSK + " (with HUAWEICLOUD_SDK_SECURITY_TOKEN for temporary keys), " +
+	"or write a [basic] profile to ~/.huaweicloud/credentials (or the file named by " + EnvCredentialsFile + "), " +
+	"or run on an ECS with an agency and give --metadata-credentials"
+
+// credentials finds the AK/SK the way the SDK's chain does (explicit,
+// environment, profile, then metadata when asked) but answers a miss
+// with one line naming what to set, not the chain's multi-line dump.
 func credentials(cfg HuaweiConfig) (auth.ICredential, error) {
-	if cfg.AK != "" || cfg.SK != "" {
+	var c auth.ICredential
+	var err error
+	profile := os.Getenv(EnvCredentialsFile)
+	if profile == "" {
+		if home, herr := os.UserHomeDir(); herr == nil {
+			profile = filepath.Join(home, ".huaweicloud", "credentials")
+		}
+	}
+	switch {
+	case cfg.AK != "" || cfg.SK != "":
 		if cfg.AK == "" || cfg.SK == "" {
 			return nil, fmt.Errorf("%w: both AK and SK are needed", ErrInput)
 		}
-		c, err := auth.NewBasicCredentialsBuilder().WithAk(cfg.AK).WithSk(cfg.SK).WithProjectId(cfg.ProjectID).SafeBuild()
-		if err != nil {
-			return nil, fmt.Errorf("credentials: %w", err)
+		c, err = auth.NewBasicCredentialsBuilder().WithAk(cfg.AK).WithSk(cfg.SK).WithProjectId(cfg.ProjectID).SafeBuild()
+	case os.Getenv(EnvAK) != "" || os.Getenv(EnvSK) != "":
+		for _, e := range []string{EnvAK, EnvSK} {
+			if os.Getenv(e) == "" {
+				return nil, fmt.Errorf("%w: %s is set but %s is empty: set both", ErrCredentials, otherOf(e), e)
+			}
 		}
-		return c, nil
+		c, err = provider.BasicCredentialEnvProvider().GetCredentials()
+	case profile != "" && fileExists(profile):
+		c, err = provider.BasicCredentialProfileProvider().GetCredentials()
+		if err != nil {
+			err = fmt.Errorf("profile %s: %s", profile, oneLine(err))
+		}
+	case cfg.MetadataCredentials:
+		c, err = provider.BasicCredentialMetadataProvider().GetCredentials()
+		if err != nil {
+			err = fmt.Errorf("ECS metadata: %s", oneLine(err))
+		}
+	default:
+		return nil, fmt.Errorf("%w: %s", ErrCredentials, credentialsHelp)
 	}
-	c, err := provider.BasicCredentialProviderChain().GetCredentials()
 	if err != nil {
-		return nil, fmt.Errorf("credentials (set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK): %w", err)
+		return nil, fmt.Errorf("%w: %s", ErrCredentials, oneLine(err))
 	}
 	if bc, ok := c.(*auth.BasicCredentials); ok && cfg.ProjectID != "" {
 		bc.ProjectId = cfg.ProjectID
 	}
 	return c, nil
+}
+
+func otherOf(env string) string {
+	if env == EnvAK {
+		return EnvSK
+	}
+	return EnvAK
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// oneLine flattens the SDK's multi-line, JSON-wrapped error texts.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // call runs one SDK call with retries and turns SDK errors into *APIError.
@@ -290,8 +372,11 @@ func (h *Huawei) CreateServer(ctx context.Context, s ServerSpec) (string, []stri
 	}
 	var resp *ecsmodel.CreatePostPaidServersResponse
 	err := h.call(ctx, "create server", func() (err error) {
+		// The same request, token included, on every retry: a 5xx sent
+		// after ECS accepted the create then returns the first job.
 		resp, err = h.ecs.CreatePostPaidServers(&ecsmodel.CreatePostPaidServersRequest{
-			Body: &ecsmodel.CreatePostPaidServersRequestBody{Server: srv}})
+			XClientToken: strPtr(s.ClientToken),
+			Body:         &ecsmodel.CreatePostPaidServersRequestBody{Server: srv}})
 		return err
 	})
 	if err != nil {

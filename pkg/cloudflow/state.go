@@ -29,9 +29,18 @@ type State struct {
 	ISOOwned   bool `json:"iso_owned,omitempty"`
 	ISODeleted bool `json:"iso_deleted,omitempty"`
 
-	ServerJobID  string `json:"server_job_id,omitempty"`
-	ServerID     string `json:"server_id,omitempty"`
-	DataVolumeID string `json:"data_volume_id,omitempty"`
+	// ServerClientToken is the X-Client-Token of the create-server call,
+	// saved before the call: a run that dies before it could save the
+	// job ID sends the same token again and ECS answers with the job it
+	// already started instead of making a second server.
+	ServerClientToken string `json:"server_client_token,omitempty"`
+	ServerJobID       string `json:"server_job_id,omitempty"`
+	ServerID          string `json:"server_id,omitempty"`
+	DataVolumeID      string `json:"data_volume_id,omitempty"`
+	// FailedServerJobs are create-server jobs that ended FAIL (quota,
+	// sold-out flavor). They are never polled again: the next run checks
+	// that no server of theirs survives, then creates a new one.
+	FailedServerJobs []FailedJob `json:"failed_server_jobs,omitempty"`
 
 	VerdictRunID string `json:"verdict_run_id,omitempty"`
 	VerdictReady bool   `json:"verdict_ready,omitempty"`
@@ -45,6 +54,19 @@ type State struct {
 	Done          bool   `json:"done,omitempty"`
 
 	path string
+}
+
+// FailedJob is a create-server job that ended FAIL.
+type FailedJob struct {
+	JobID       string   `json:"job_id"`
+	ClientToken string   `json:"client_token,omitempty"`
+	ErrorCode   string   `json:"error_code,omitempty"`
+	FailReason  string   `json:"fail_reason,omitempty"`
+	ServerIDs   []string `json:"server_ids,omitempty"` // from the job's entities
+	Failed      string   `json:"failed"`               // when prepctl saw it fail
+	// Cleared is set once none of ServerIDs exists any more (not found,
+	// or deleted by prepctl).
+	Cleared bool `json:"cleared,omitempty"`
 }
 
 // LoadState reads the state file at path, or returns a fresh state for

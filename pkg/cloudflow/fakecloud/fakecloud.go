@@ -18,7 +18,10 @@
 // It checks that requests are signed (SDK-HMAC-SHA256, X-Sdk-Date) and
 // carry the project, records every request with its body for assertions,
 // and scripts failures: error statuses queued per route (429 then success,
-// 5xx), jobs that end in FAIL, and a console that never shows a verdict.
+// 5xx), 5xx answers to creates the backend did carry out, jobs that end in
+// FAIL, and a console that never shows a verdict. Like ECS, it answers a
+// create-server call whose X-Client-Token it has seen with the first
+// call's job and server instead of creating another.
 // It touches nothing outside memory.
 package fakecloud
 
@@ -106,10 +109,21 @@ type Fake struct {
 	// server details (default true), so a flow that picks volumes by
 	// position picks the wrong one.
 	DataVolumeFirst bool
+	// RollbackFailedServers removes the server of a create job that
+	// ends FAIL; by default it stays, in ERROR status, as on a cloud that
+	// failed half-way.
+	RollbackFailedServers bool
+	// Accepted, when set, is called once a create (route CreateImage or
+	// CreateServer) is carried out and before it is answered: a test can
+	// kill the client there. It runs under the fake's lock and must not
+	// call the Fake.
+	Accepted func(route string)
 
 	mu       sync.Mutex
 	requests []Request
 	inject   map[string][]Failure
+	accepted map[string][]Failure
+	tokens   map[string]tokenUse
 	failJob  map[string]Failure
 	flavors  map[string]Flavor
 	servers  map[string]*server
@@ -123,6 +137,12 @@ type Fake struct {
 type server struct {
 	ServerInfo
 	deleted bool
+}
+
+// tokenUse is what a create-server X-Client-Token was first used for.
+type tokenUse struct {
+	body          []byte
+	jobID, server string
 }
 
 type volume struct {
@@ -149,6 +169,8 @@ func New(projectID string) *Fake {
 		RunningPolls:    1,
 		DataVolumeFirst: true,
 		inject:          map[string][]Failure{},
+		accepted:        map[string][]Failure{},
+		tokens:          map[string]tokenUse{},
 		failJob:         map[string]Failure{},
 		flavors:         map[string]Flavor{},
 		servers:         map[string]*server{},
@@ -182,6 +204,37 @@ func (f *Fake) Inject(route string, fs ...Failure) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.inject[route] = append(f.inject[route], fs...)
+}
+
+// InjectAccepted queues error responses for a route's next requests that
+// are carried out all the same: the create happens, then the answer is
+// lost behind a gateway error (only the create routes honour it).
+func (f *Fake) InjectAccepted(route string, fs ...Failure) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.accepted[route] = append(f.accepted[route], fs...)
+}
+
+// lostAnswer plays a queued InjectAccepted failure after the work is done.
+func (f *Fake) lostAnswer(w http.ResponseWriter, service, route string) bool {
+	if f.Accepted != nil {
+		f.Accepted(route)
+	}
+	q := f.accepted[route]
+	if len(q) == 0 {
+		return false
+	}
+	f.accepted[route] = q[1:]
+	f.writeError(w, service, q[0])
+	return true
+}
+
+// ClearFailJob makes jobs of kind succeed again (quota raised, flavor back
+// in stock); jobs that already failed stay failed.
+func (f *Fake) ClearFailJob(kind string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.failJob, kind)
 }
 
 // FailJob makes every job of kind end in FAIL with code and reason.
@@ -357,6 +410,9 @@ func (f *Fake) serveIMS(w http.ResponseWriter, r *http.Request) {
 		}
 		j := &job{id: f.next("job"), kind: kind}
 		f.jobs[j.id] = j
+		if f.lostAnswer(w, "IMS", CreateImage) {
+			return
+		}
 		f.writeJSON(w, 200, map[string]string{"job_id": j.id})
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/"):
 		rest, ok := f.projectPath(r.URL.Path, "/v1")
@@ -406,6 +462,14 @@ func (f *Fake) advance(j *job) string {
 	j.done = true
 	if fl, ok := f.failJob[j.kind]; ok {
 		j.failed = &fl
+		if s := f.servers[j.serverID]; j.kind == JobServer && s != nil {
+			s.Status = "ERROR"
+			if f.RollbackFailedServers {
+				s.Status, s.deleted = "DELETED", true
+				delete(f.volumes, s.SystemVolume)
+				delete(f.volumes, s.DataVolume)
+			}
+		}
 		return "FAIL"
 	}
 	switch j.kind {
@@ -509,6 +573,18 @@ func (f *Fake) serveECS(w http.ResponseWriter, r *http.Request) {
 			f.writeError(w, "ECS", Failure{Status: 400, Code: "Ecs.0005", Message: "bad request body: " + err.Error()})
 			return
 		}
+		token := r.Header.Get("X-Client-Token")
+		if use, ok := f.tokens[token]; ok && token != "" {
+			if string(use.body) != string(body) {
+				f.writeError(w, "ECS", Failure{Status: 400, Code: "Ecs.0005", Message: "X-Client-Token " + token + " was used for another request"})
+				return
+			}
+			if f.lostAnswer(w, "ECS", CreateServer) {
+				return
+			}
+			f.writeJSON(w, 200, map[string]any{"job_id": use.jobID, "serverIds": []string{use.server}})
+			return
+		}
 		if !f.images[req.Server.ImageRef] {
 			f.writeError(w, "ECS", Failure{Status: 400, Code: "Ecs.0018", Message: "image " + req.Server.ImageRef + " not found"})
 			return
@@ -528,6 +604,12 @@ func (f *Fake) serveECS(w http.ResponseWriter, r *http.Request) {
 		f.order = append(f.order, s.ID)
 		j := &job{id: f.next("job"), kind: JobServer, serverID: s.ID}
 		f.jobs[j.id] = j
+		if token != "" {
+			f.tokens[token] = tokenUse{body: body, jobID: j.id, server: s.ID}
+		}
+		if f.lostAnswer(w, "ECS", CreateServer) {
+			return
+		}
 		f.writeJSON(w, 200, map[string]any{"job_id": j.id, "serverIds": []string{s.ID}})
 	case r.Method == http.MethodGet && strings.HasPrefix(rest, "/jobs/"):
 		if _, ok := f.begin(w, r, "ECS", ECSJob); !ok {
