@@ -28,6 +28,11 @@ import (
 // (the systemd unit has ConditionPathExists=!/var/lib/prepagent/done).
 const stampPath = journal.StateDir + "/done"
 
+// liveRoot says whether the root is the running system, whose own config
+// file may then set host-side keys. Tests replace it to play the in-guest
+// run on a temporary root.
+var liveRoot = (*rootfs.Root).IsHost
+
 // powerOff runs the configured power-off command. Tests replace it.
 var powerOff = func(ctx context.Context, argv []string) error {
 	_, err := command.Exec{}.Run(ctx, command.Cmd{Argv: argv})
@@ -77,8 +82,12 @@ does nothing and exits 0, unless --force.
 
 Settings come from flags, then /etc/prepagent/config.yaml, then the kernel
 command line (prepagent.<key>=...), then instance metadata (meta keys
-prepagent_<key>). A failed channel is reported on stderr and never changes
-the verdict or the exit code (0 ready, 1 not ready, 2 could not run).`,
+prepagent_<key>). Under --root other than /, the prepared OS's config file
+sets only volume, generalize and final; every host-side key (commands,
+consoles, URLs, power-off...) comes from flags or --config FILE, and each
+one the file sets is reported as ignored. A failed channel is reported on
+stderr and never changes the verdict or the exit code (0 ready, 1 not
+ready, 2 could not run).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			flags := config.Source{}
@@ -100,7 +109,7 @@ the verdict or the exit code (0 ready, 1 not ready, 2 could not run).`,
 	f := cmd.Flags()
 	f.StringVar(&rootDir, "root", "/", "root directory of the OS to prepare")
 	f.BoolVar(&force, "force", false, "run even if the run-once stamp exists")
-	f.StringVar(&configFile, "config", "", "read this host file instead of <root>/etc/prepagent/config.yaml")
+	f.StringVar(&configFile, "config", "", "read this host file instead of <root>/etc/prepagent/config.yaml (it may set every key)")
 	f.StringVar(&cmdline, "cmdline", "", "read this file as the kernel command line (default /proc/cmdline when --root is /)")
 	f.StringSliceVar(&only, "only", nil, "run only these check IDs (comma-separated)")
 	f.StringSliceVar(&skip, "skip", nil, "skip these check IDs (comma-separated)")
@@ -152,8 +161,9 @@ func runOnce(cmd *cobra.Command, g *globalFlags, a runArgs) error {
 		return withCode(exitcode.Error, fmt.Errorf("read %s: %w", stampPath, err))
 	}
 
+	live := liveRoot(root)
 	cfg, cfgErr := config.Load(ctx, config.LoadOptions{
-		Root: root, ConfigFile: a.configFile, Flags: a.flags, Live: root.IsHost(), Cmdline: a.cmdline, Log: log,
+		Root: root, ConfigFile: a.configFile, Flags: a.flags, Live: live, Cmdline: a.cmdline, Log: log,
 	})
 	if cfgErr != nil {
 		// Still tell the orchestrator, on the channels that need no
@@ -162,6 +172,10 @@ func runOnce(cmd *cobra.Command, g *globalFlags, a runArgs) error {
 		if err != nil {
 			return withCode(exitcode.Error, cfgErr)
 		}
+		cfg.Live = live
+	}
+	for _, ig := range cfg.Ignored {
+		fmt.Fprintf(errOut, "prepagent: %s\n", ig)
 	}
 	for _, l := range cfg.Summary() {
 		log.Debug("config", "setting", l)
@@ -178,6 +192,9 @@ func runOnce(cmd *cobra.Command, g *globalFlags, a runArgs) error {
 		if runErr != nil {
 			rep = errorReport(root, runErr)
 		}
+		for _, ig := range cfg.Ignored {
+			rep.Notes = append(rep.Notes, ig.String())
+		}
 	}
 
 	body, err := rep.JSON()
@@ -192,8 +209,9 @@ func runOnce(cmd *cobra.Command, g *globalFlags, a runArgs) error {
 	}
 	notify.Status("reporting the verdict")
 	chans := notify.FromConfig(cfg, root, log)
-	if runErr != nil {
-		// No runner.Save happened: the files channel saves this report.
+	if runErr != nil || len(rep.Notes) > 0 {
+		// No runner.Save happened, or it saved the report before the notes
+		// were added: the files channel saves this report.
 		for i, c := range chans {
 			if _, ok := c.(notify.Files); ok {
 				chans[i] = notify.Files{Root: root, ReportPath: report.Path}

@@ -151,15 +151,15 @@ func TestRunConfigErrorReported(t *testing.T) {
 	}
 }
 
-// The config file in the root supplies the console and poweroff; a flag
-// beats it.
+// A host config file (--config) supplies the console and poweroff; a
+// flag beats it.
 func TestRunConfigFileAndFlag(t *testing.T) {
 	calls := fakePowerOff(t)
 	dir := testroot.Copy(t, udevTree)
 	console := filepath.Join(t.TempDir(), "from-file.log")
-	os.MkdirAll(filepath.Join(dir, "etc/prepagent"), 0o755)
-	os.WriteFile(filepath.Join(dir, "etc/prepagent/config.yaml"), []byte("console: ["+console+"]\npoweroff: true\n"), 0o644)
-	code, _, errs := runCLI(t, "run", "--root", dir, "--only=udev-persistent-net", "--poweroff=false")
+	hostFile := filepath.Join(t.TempDir(), "config.yaml")
+	os.WriteFile(hostFile, []byte("console: ["+console+"]\npoweroff: true\n"), 0o644)
+	code, _, errs := runCLI(t, "run", "--root", dir, "--config", hostFile, "--only=udev-persistent-net", "--poweroff=false")
 	if code != 0 || len(*calls) != 0 {
 		t.Errorf("run = %d, power-off calls %v\n%s", code, *calls, errs)
 	}

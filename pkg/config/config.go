@@ -14,8 +14,17 @@
 //
 // The kernel command line and instance metadata describe the running
 // machine: they are read when the root is the host's "/", or when a flag
-// or the config file points at them explicitly. The package reads only the
-// config file under the root and writes nothing.
+// or a host config file points at them explicitly. The package reads only
+// the config file under the root and writes nothing.
+//
+// Trust boundary: every key has a Side. A Host key makes the machine
+// running prepagent act (runs a command, names one of its paths or
+// devices, a URL it contacts, powers it off) or secures one of its
+// channels; a Guest key describes the prepared OS. When the root is not
+// the running system (`run --root R`), the prepared OS is untrusted input:
+// its config file supplies Guest keys only, and every Host key it sets is
+// dropped and listed in Config.Ignored. On the running system the guest's
+// file is the host's file and every key is read from it.
 //
 // Every key has one spelling (Keys lists them with their type and default)
 // used by all sources; an unknown prepagent key or a malformed value is an
@@ -42,37 +51,67 @@ const (
 	List // comma-separated (or a YAML sequence)
 )
 
+// Side says whose setting a key is, and so who may set it under --root.
+type Side int
+
+// Sides. The zero value is deliberately not a side: a key added without a
+// decision fails TestKeySides, and Load treats it as Host meanwhile.
+const (
+	Undecided Side = iota
+	// Guest keys describe the prepared OS (what to check and change in
+	// it); its own config file may set them under --root.
+	Guest
+	// Host keys make the machine running prepagent act, or secure one of
+	// its channels; under --root they come only from flags, a host file
+	// named by --config or --cmdline, or metadata those point at.
+	Host
+)
+
 // Key describes one setting.
 type Key struct {
 	Name    string
 	Kind    Kind
 	Default string
 	Help    string
+	// Side decides whether the prepared OS may set the key under --root.
+	Side Side
 	// NoMetadata keys cannot come from instance metadata: they say where
 	// metadata comes from, or would let whoever sets metadata redirect
 	// the config drive.
 	NoMetadata bool
 }
 
+// HostSide reports whether k is a host-side key; an undecided key is.
+func (k Key) HostSide() bool { return k.Side != Guest }
+
 // Keys lists every setting; packaging/config.yaml documents the same list.
+//
+// Side: the callback and its secrets and deadline, the console devices, the
+// virtio port, journald and sd_notify, poweroff and its command, and where
+// metadata comes from are Host: under --root they would make the build host
+// contact a URL, write a path or device, run a command, power off or wait.
+// volume, generalize and final only say what to check or change inside the
+// root: Guest. A shared verdict key (verdict_key) is Host too: it is not an
+// action, but a key chosen by the image would let the image vouch for its
+// own verdict.
 var Keys = []Key{
-	{Name: "callback", Kind: String, Help: "HTTP(S) URL the report is POSTed to (empty: no callback)"},
-	{Name: "callback_token", Kind: String, Help: "bearer token sent with the callback"},
-	{Name: "callback_hmac_key", Kind: String, Help: "key of the HMAC-SHA256 signature header over the body"},
-	{Name: "callback_deadline", Kind: Duration, Default: "10m", Help: "give up retrying the callback after this long"},
-	{Name: "console", Kind: List, Default: "/dev/ttyS0,/dev/hvc0,/dev/console", Help: "devices (or files) the verdict lines are written to"},
-	{Name: "virtio_port", Kind: String, Default: "org.prepagent.0", Help: "virtio-serial port name under /dev/virtio-ports/ (empty: off)"},
-	{Name: "journald", Kind: Bool, Default: "true", Help: "log the verdict to the systemd journal"},
-	{Name: "sd_notify", Kind: Bool, Default: "true", Help: "send READY=1/STATUS= to systemd (Type=notify unit)"},
-	{Name: "volume", Kind: String, Help: "data volume ID the root disk serial must match"},
-	{Name: "generalize", Kind: Bool, Default: "false", Help: "generalise the image (machine-id, host keys, logs)"},
-	{Name: "final", Kind: Bool, Default: "false", Help: "with generalize: also delete prepagent's backups"},
-	{Name: "poweroff", Kind: Bool, Default: "false", Help: "power off after delivering a READY verdict"},
-	{Name: "poweroff_command", Kind: String, Default: "systemctl --no-block poweroff", Help: "command run to power off (split on spaces)", NoMetadata: true},
-	{Name: "metadata", Kind: Bool, Default: "true", Help: "read instance metadata (config drive, then HTTP endpoint)", NoMetadata: true},
-	{Name: "metadata_url", Kind: String, Default: "http://169.254.169.254/openstack/latest/meta_data.json", Help: "OpenStack-compatible meta_data.json URL", NoMetadata: true},
-	{Name: "metadata_timeout", Kind: Duration, Default: "2s", Help: "timeout of the metadata HTTP request", NoMetadata: true},
-	{Name: "config_drive", Kind: String, Default: "/dev/disk/by-label/config-2", Help: "config drive: a mounted directory or a block device", NoMetadata: true},
+	{Name: "callback", Kind: String, Help: "HTTP(S) URL the report is POSTed to (empty: no callback)", Side: Host},
+	{Name: "callback_token", Kind: String, Help: "bearer token sent with the callback", Side: Host},
+	{Name: "callback_hmac_key", Kind: String, Help: "key of the HMAC-SHA256 signature header over the body", Side: Host},
+	{Name: "callback_deadline", Kind: Duration, Default: "10m", Help: "give up retrying the callback after this long", Side: Host},
+	{Name: "console", Kind: List, Default: "/dev/ttyS0,/dev/hvc0,/dev/console", Help: "devices (or files) the verdict lines are written to", Side: Host},
+	{Name: "virtio_port", Kind: String, Default: "org.prepagent.0", Help: "virtio-serial port name under /dev/virtio-ports/ (empty: off)", Side: Host},
+	{Name: "journald", Kind: Bool, Default: "true", Help: "log the verdict to the systemd journal", Side: Host},
+	{Name: "sd_notify", Kind: Bool, Default: "true", Help: "send READY=1/STATUS= to systemd (Type=notify unit)", Side: Host},
+	{Name: "volume", Kind: String, Help: "data volume ID the root disk serial must match", Side: Guest},
+	{Name: "generalize", Kind: Bool, Default: "false", Help: "generalise the image (machine-id, host keys, logs)", Side: Guest},
+	{Name: "final", Kind: Bool, Default: "false", Help: "with generalize: also delete prepagent's backups", Side: Guest},
+	{Name: "poweroff", Kind: Bool, Default: "false", Help: "power off after delivering a READY verdict", Side: Host},
+	{Name: "poweroff_command", Kind: String, Default: "systemctl --no-block poweroff", Help: "command run to power off (split on spaces)", Side: Host, NoMetadata: true},
+	{Name: "metadata", Kind: Bool, Default: "true", Help: "read instance metadata (config drive, then HTTP endpoint)", Side: Host, NoMetadata: true},
+	{Name: "metadata_url", Kind: String, Default: "http://169.254.169.254/openstack/latest/meta_data.json", Help: "OpenStack-compatible meta_data.json URL", Side: Host, NoMetadata: true},
+	{Name: "metadata_timeout", Kind: Duration, Default: "2s", Help: "timeout of the metadata HTTP request", Side: Host, NoMetadata: true},
+	{Name: "config_drive", Kind: String, Default: "/dev/disk/by-label/config-2", Help: "config drive: a mounted directory or a block device", Side: Host, NoMetadata: true},
 }
 
 // Lookup returns the key named name.
@@ -138,6 +177,26 @@ type Config struct {
 	// Origin says where each key's value came from ("default" when no
 	// source set it).
 	Origin map[string]string
+	// Live is LoadOptions.Live: the settings are the running system's own,
+	// so the channels may use their default devices. Resolve leaves it
+	// false, the safe side.
+	Live bool
+	// Ignored lists the settings of the prepared OS's config file that Load
+	// dropped at the trust boundary, in file order.
+	Ignored []Ignored
+}
+
+// Ignored is a setting Load did not use, and why.
+type Ignored struct {
+	Key    string
+	Origin string // "/etc/prepagent/config.yaml:3"
+	Reason string
+}
+
+// String is the line for logs and the report. It never holds the value:
+// the value is the prepared OS's (untrusted bytes, maybe a secret).
+func (i Ignored) String() string {
+	return fmt.Sprintf("ignored %s %s: %s", i.Origin, i.Key, i.Reason)
 }
 
 // Resolve merges layers (highest precedence first) over the defaults and

@@ -138,8 +138,8 @@ func openRoot(t *testing.T) *rootfs.Root {
 }
 
 // Metadata from an httptest server: the URL comes from a flag, the file
-// in the root still wins over it, and the endpoint's meta keys fill the
-// rest.
+// in the root (on the running system, where it may set every key) still
+// wins over it, and the endpoint's meta keys fill the rest.
 func TestLoadMetadataHTTP(t *testing.T) {
 	hits := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -151,8 +151,10 @@ func TestLoadMetadataHTTP(t *testing.T) {
 		w.Write([]byte(`{"uuid":"x","meta":{"prepagent_callback":"https://meta.example/cb","prepagent_callback_token":"meta-token","prepagent_poweroff":"true"}}`))
 	}))
 	defer srv.Close()
+	cmdline := filepath.Join(t.TempDir(), "cmdline")
+	os.WriteFile(cmdline, []byte("ro\n"), 0o644)
 	c, err := Load(context.Background(), LoadOptions{
-		Root:  openRoot(t),
+		Root: openRoot(t), Live: true, Cmdline: cmdline,
 		Flags: Source{"metadata_url": {Raw: srv.URL + "/openstack/latest/meta_data.json", Origin: "flag --metadata-url"}, "config_drive": {Raw: "", Origin: "flag --config-drive"}},
 	})
 	if err != nil {
@@ -209,14 +211,21 @@ func TestLoadConfigDriveAndCmdline(t *testing.T) {
 }
 
 // Offline (not Live) and nothing pointing at them: neither /proc/cmdline
-// nor metadata is read.
+// nor metadata is read, and the root's file sets no host-side key.
 func TestLoadOfflineDefaults(t *testing.T) {
 	c, err := Load(context.Background(), LoadOptions{Root: openRoot(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Origin["callback"] != "default" || c.CallbackToken != "file-token" || c.Origin["callback_token"] != FilePath+":2" {
+	if c.Origin["callback"] != "default" || c.CallbackToken != "" || c.Origin["callback_token"] != "default" || c.Origin["console"] != "default" {
 		t.Errorf("Load = %+v %v", c, c.Origin)
+	}
+	var got []string
+	for _, ig := range c.Ignored {
+		got = append(got, ig.Origin+" "+ig.Key)
+	}
+	if want := FilePath + ":2 callback_token," + FilePath + ":3 console," + FilePath + ":6 poweroff"; strings.Join(got, ",") != want {
+		t.Errorf("ignored %v, want %s", got, want)
 	}
 }
 

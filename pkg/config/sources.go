@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -240,14 +242,17 @@ var ErrNoDrive = errors.New("no config drive")
 
 // LoadOptions say where Load looks.
 type LoadOptions struct {
-	// Root is the prepared OS; its /etc/prepagent/config.yaml is read.
+	// Root is the prepared OS; its /etc/prepagent/config.yaml is read
+	// (when not Live: its Guest keys only).
 	Root *rootfs.Root
-	// ConfigFile, when set, is a host path read instead (it must exist).
+	// ConfigFile, when set, is a host path read instead (it must exist);
+	// being the operator's, it may set every key.
 	ConfigFile string
 	// Flags are the flags given on the command line (highest precedence).
 	Flags Source
-	// Live means the root is the running system, so /proc/cmdline and
-	// instance metadata describe it and are read by default.
+	// Live means the root is the running system, so its config file is
+	// the host's, and /proc/cmdline and instance metadata describe it and
+	// are read by default.
 	Live bool
 	// Cmdline, when set, is a host file read as the kernel command line
 	// (also when not Live).
@@ -269,9 +274,15 @@ func Load(ctx context.Context, o LoadOptions) (*Config, error) {
 	if o.Cmd == nil {
 		o.Cmd = command.Exec{}
 	}
-	file, err := loadFile(o)
+	file, guest, err := loadFile(o)
 	if err != nil {
 		return nil, err
+	}
+	var ignored []Ignored
+	if guest && !o.Live {
+		// Before anything below can act on it: a guest's metadata_url or
+		// config_drive would otherwise be fetched or mounted right here.
+		file, ignored = GuestOnly(file)
 	}
 	cmdline := Source{}
 	cmdPath := o.Cmdline
@@ -299,28 +310,74 @@ func Load(ctx context.Context, o LoadOptions) (*Config, error) {
 			return nil, err
 		}
 	}
-	return Resolve(o.Flags, file, cmdline, meta)
+	c, err := Resolve(o.Flags, file, cmdline, meta)
+	if err != nil {
+		return nil, err
+	}
+	c.Live = o.Live
+	c.Ignored = ignored
+	return c, nil
 }
 
-func loadFile(o LoadOptions) (Source, error) {
+// HostSideReason is why GuestOnly drops a key.
+const HostSideReason = "a host-side setting cannot come from the prepared OS under --root (give it as a flag or in --config FILE)"
+
+// GuestOnly splits the prepared OS's settings at the trust boundary: it
+// keeps the Guest keys and lists the others as ignored, ordered by origin
+// (file line).
+func GuestOnly(src Source) (Source, []Ignored) {
+	kept := Source{}
+	var ignored []Ignored
+	for name, v := range src {
+		if k, ok := Lookup(name); ok && !k.HostSide() {
+			kept[name] = v
+			continue
+		}
+		ignored = append(ignored, Ignored{Key: name, Origin: v.Origin, Reason: HostSideReason})
+	}
+	sort.Slice(ignored, func(i, j int) bool {
+		li, lj := originLine(ignored[i].Origin), originLine(ignored[j].Origin)
+		if li != lj {
+			return li < lj
+		}
+		return ignored[i].Key < ignored[j].Key
+	})
+	return kept, ignored
+}
+
+// originLine is the line number ending an origin like "file:7" (0 when
+// there is none).
+func originLine(origin string) int {
+	n, err := strconv.Atoi(origin[strings.LastIndexByte(origin, ':')+1:])
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// loadFile reads the config file; guest says it is the prepared OS's own
+// file (not a host file named by --config).
+func loadFile(o LoadOptions) (src Source, guest bool, err error) {
 	if o.ConfigFile != "" {
 		b, err := os.ReadFile(o.ConfigFile)
 		if err != nil {
-			return nil, fmt.Errorf("read config: %w", err)
+			return nil, false, fmt.Errorf("read config: %w", err)
 		}
-		return ParseYAML(b, o.ConfigFile)
+		src, err := ParseYAML(b, o.ConfigFile)
+		return src, false, err
 	}
 	if o.Root == nil {
-		return Source{}, nil
+		return Source{}, false, nil
 	}
 	b, err := o.Root.ReadFile(FilePath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Source{}, nil
+		return Source{}, true, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", FilePath, err)
+		return nil, true, fmt.Errorf("read %s: %w", FilePath, err)
 	}
-	return ParseYAML(b, FilePath)
+	src, err = ParseYAML(b, FilePath)
+	return src, true, err
 }
 
 // loadMetadata tries the config drive, then the HTTP endpoint.

@@ -14,13 +14,14 @@ import (
 // the HTTP callback (may retry for minutes), and sd_notify last (READY=1
 // lets systemd start getty on the console we just wrote to).
 //
-// When the root is not the running system ("/"), the console devices,
-// the virtio port, journald and sd_notify belong to the machine running
-// prepagent, not to the prepared OS: they are used only when configured
-// explicitly (not from their defaults).
+// When the settings are not the running system's own (c.Live false: run
+// --root), the console devices, the virtio port, journald and sd_notify
+// belong to the machine running prepagent, not to the prepared OS: they
+// are used only when configured explicitly (not from their defaults), and
+// config.Load has already kept the prepared OS's file from configuring
+// them (they are config.Host keys).
 func FromConfig(c *config.Config, root *rootfs.Root, log *slog.Logger) []Channel {
-	live := root.IsHost()
-	explicit := func(key string) bool { return live || c.Origin[key] != "default" }
+	explicit := func(key string) bool { return c.Live || c.Origin[key] != "default" }
 	chans := []Channel{Files{Root: root}}
 	if explicit("console") && len(c.Consoles) > 0 {
 		chans = append(chans, Console{Paths: c.Consoles})

@@ -43,6 +43,9 @@ type Report struct {
 	Failed     []string         `json:"failed"`
 	StartedAt  time.Time        `json:"started_at"`
 	DurationMs int64            `json:"duration_ms"`
+	// Notes are what the operator should know that is no check's verdict
+	// (run: a setting of the prepared OS ignored at the trust boundary).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Finish computes Ready and Failed from the checks.
@@ -128,6 +131,12 @@ func (r *Report) WriteHuman(w io.Writer, verbose bool) {
 			fmt.Fprintf(w, " root_disk_serial=%s", p(r.Image.RootDiskSerial))
 		}
 		fmt.Fprintln(w)
+	}
+	if len(r.Notes) > 0 {
+		fmt.Fprintln(w)
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "note: %s\n", p(n))
+		}
 	}
 	if r.Ready {
 		fmt.Fprintf(w, "\nREADY (%d checks, %d ms)\n", len(r.Checks), r.DurationMs)
