@@ -25,6 +25,11 @@ import (
 // FilePath is the config file inside the prepared OS.
 const FilePath = "/etc/prepagent/config.yaml"
 
+// FileLimit bounds the config file of a prepared OS: a few hundred bytes
+// in practice; more is a damaged or hostile file, refused before YAML
+// parsing spends memory on it.
+const FileLimit = 1 << 20
+
 // MetaDataJSON is the metadata document's path on a config drive and the
 // tail of the HTTP endpoint's URL.
 const MetaDataJSON = "openstack/latest/meta_data.json"
@@ -369,7 +374,7 @@ func loadFile(o LoadOptions) (src Source, guest bool, err error) {
 	if o.Root == nil {
 		return Source{}, false, nil
 	}
-	b, err := o.Root.ReadFile(FilePath)
+	b, err := o.Root.ReadFileLimit(FilePath, FileLimit)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Source{}, true, nil
 	}

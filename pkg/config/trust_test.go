@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
@@ -259,5 +263,49 @@ func TestLoadGuestFileLive(t *testing.T) {
 	// needed.
 	if n := g.metaHits.Load(); n != 0 || c.CallbackDeadline.String() != "1m0s" || !strings.Contains(c.Origin["callback_deadline"], g.drive) {
 		t.Errorf("metadata hits %d, callback_deadline %s from %s", n, c.CallbackDeadline, c.Origin["callback_deadline"])
+	}
+}
+
+// A prepared OS's config.yaml that is a named pipe, a character device or
+// too large is an error naming the file, at once (the pipe has no writer:
+// a plain open would block forever).
+func TestLoadGuestFileNotRegular(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(p string) error
+		want string
+	}{
+		{"fifo", func(p string) error { return unix.Mkfifo(p, 0o644) }, "not a regular file"},
+		// A node like /dev/zero: read without a bound, it never ends.
+		{"chardev", func(p string) error { return unix.Mknod(p, unix.S_IFCHR|0o644, int(unix.Mkdev(1, 5))) }, "not a regular file"},
+		{"large", func(p string) error { return os.WriteFile(p, make([]byte, FileLimit+1), 0o644) }, "limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			os.MkdirAll(filepath.Join(dir, "etc/prepagent"), 0o755)
+			if err := tc.make(filepath.Join(dir, "etc/prepagent/config.yaml")); errors.Is(err, unix.EPERM) {
+				t.Skipf("%s: %v (needs root)", tc.name, err)
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			r, err := rootfs.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			done := make(chan error, 1)
+			go func() {
+				_, err := Load(context.Background(), LoadOptions{Root: r})
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), FilePath) || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("Load = %v, want an error naming %s (%q)", err, FilePath, tc.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Load blocked on the config file")
+			}
+		})
 	}
 }
