@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,6 +13,12 @@ import (
 	"github.com/prepagent/prepagent/pkg/rootfs"
 	"github.com/prepagent/prepagent/pkg/runner"
 )
+
+// lockWait is how long fix and rollback wait for another prepagent
+// holding the root's state lock before they give up: an operator at a
+// serial console is better served by "another prepagent holds the lock"
+// than by a silent hang. (run, started by the boot unit, waits.)
+var lockWait = 3 * time.Second
 
 // passFlags are the flags of check and fix.
 type passFlags struct {
@@ -92,11 +99,15 @@ func pass(cmd *cobra.Command, g *globalFlags, p *passFlags, mode runner.Mode) (*
 	}
 	defer root.Close()
 	if mode == runner.ModeFix {
-		// Fail before any check runs when the root cannot take the journal:
-		// a read-only or full root must change nothing.
-		if err := root.MkdirAll(journal.StateDir, 0o755); err != nil {
-			return nil, withCode(exitcode.Error, fmt.Errorf("root %s is not writable (state directory %s): %w", root.Dir(), journal.StateDir, err))
+		// Fail before any check runs when the root cannot take the journal
+		// (a read-only or full root must change nothing), and never fix
+		// while a rollback or another fix of the same root is under way.
+		ctx, unlock, err := journal.Lock(cmd.Context(), root, lockWait)
+		if err != nil {
+			return nil, withCode(exitcode.Error, err)
 		}
+		defer unlock()
+		cmd.SetContext(ctx)
 	}
 	rep, err := runner.Run(cmd.Context(), runner.Config{
 		Root:    root,

@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/prepagent/prepagent/pkg/exitcode"
+	"github.com/prepagent/prepagent/pkg/report"
 	"github.com/prepagent/prepagent/pkg/sandbox"
 )
 
@@ -23,10 +25,49 @@ func main() {
 	// A re-exec of this binary as a sandbox init (pkg/sandbox) never
 	// gets past this line.
 	sandbox.MaybeInit()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cancelOnSignal(context.Background(), os.Stderr, os.Exit)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// signalGrace is how long work may take to wind down after SIGINT or
+// SIGTERM before the process exits anyway. Every change is journaled to
+// survive SIGKILL at any step, so leaving mid-change is safe.
+const signalGrace = time.Second
+
+// cancelOnSignal cancels the returned context on SIGINT or SIGTERM, so
+// that work honouring it stops and reports; if the command has not
+// returned signalGrace later, or on a second signal, exit(2) is called.
+func cancelOnSignal(parent context.Context, stderr io.Writer, exit func(int)) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case <-done:
+			return
+		}
+		fmt.Fprintf(stderr, "prepagent: %v: stopping\n", sig)
+		cancel()
+		t := time.NewTimer(signalGrace)
+		select {
+		case <-t.C:
+		case <-sigs:
+		case <-done:
+			return
+		}
+		fmt.Fprintf(stderr, "prepagent: %v: work did not stop in time, exiting\n", sig)
+		exit(exitcode.Error)
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
 }
 
 // exitError carries an exit code out of a cobra command.
@@ -58,11 +99,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintf(stderr, "prepagent: %v\n", ee.err)
+			fmt.Fprintf(stderr, "prepagent: %s\n", report.PrintableLines(ee.err.Error()))
 		}
 		return ee.code
 	}
 	// Flag and argument errors from cobra itself.
-	fmt.Fprintf(stderr, "prepagent: %v\n", err)
+	fmt.Fprintf(stderr, "prepagent: %s\n", report.PrintableLines(err.Error()))
 	return exitcode.Error
 }

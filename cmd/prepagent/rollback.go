@@ -9,6 +9,7 @@ import (
 
 	"github.com/prepagent/prepagent/pkg/exitcode"
 	"github.com/prepagent/prepagent/pkg/journal"
+	"github.com/prepagent/prepagent/pkg/report"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
 
@@ -39,10 +40,15 @@ func newRollbackCmd(g *globalFlags) *cobra.Command {
 					if r.RolledBack {
 						state = "rolled back"
 					}
-					fmt.Fprintf(out, "%s  %3d change(s)  %s\n", r.ID, r.Changes, state)
+					fmt.Fprintf(out, "%s  %3d change(s)  %s\n", report.Printable(r.ID), r.Changes, state)
 				}
 				return nil
 			}
+			_, unlock, err := journal.Lock(cmd.Context(), root, lockWait)
+			if err != nil {
+				return withCode(exitcode.Error, err)
+			}
+			defer unlock()
 			var runID string
 			if len(args) == 1 {
 				runID = args[0]
@@ -53,15 +59,29 @@ func newRollbackCmd(g *globalFlags) *cobra.Command {
 				return withCode(exitcode.Error, err)
 			}
 			restored, err := journal.Rollback(root, runID)
+			var rbErr *journal.RollbackError
+			errors.As(err, &rbErr)
 			if g.json {
-				_ = json.NewEncoder(out).Encode(map[string]any{"run_id": runID, "restored": restored, "ok": err == nil})
+				res := map[string]any{"run_id": runID, "restored": restored, "ok": err == nil}
+				if rbErr != nil {
+					res["failed"] = rbErr.Failures
+				}
+				_ = json.NewEncoder(out).Encode(res)
 			} else {
 				for _, r := range restored {
-					fmt.Fprintf(out, "%-9s %s\n", r.Action, r.Path)
+					fmt.Fprintf(out, "%-12s %s\n", report.Printable(r.Action), report.Printable(r.Path))
+				}
+				if rbErr != nil {
+					for _, f := range rbErr.Failures {
+						fmt.Fprintf(out, "%-12s %s: %s\n", "NOT RESTORED", report.Printable(f.Path), report.Printable(f.Error))
+					}
 				}
 				if err == nil {
-					fmt.Fprintf(out, "rolled back run %s (%d path(s))\n", runID, len(restored))
+					fmt.Fprintf(out, "rolled back run %s (%d path(s))\n", report.Printable(runID), len(restored))
 				}
+			}
+			if rbErr != nil {
+				return withCode(exitcode.Error, fmt.Errorf("rollback %s: %d path(s) could not be restored (listed above), the rest were; remove the obstacles and run rollback again", runID, len(rbErr.Failures)))
 			}
 			if err != nil {
 				return withCode(exitcode.Error, fmt.Errorf("rollback %s: %w", runID, err))

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/sys/unix"
 
 	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/command"
@@ -147,11 +146,15 @@ func runOnce(cmd *cobra.Command, g *globalFlags, a runArgs) error {
 		return withCode(exitcode.Error, err)
 	}
 	defer root.Close()
-	unlock, err := lockState(root)
+	// Wait for a run already holding the lock (the unit and a cloud-init
+	// runcmd may start together: the second must see the first one's
+	// stamp, not race it); fix and rollback share the same lock.
+	ctx, unlock, err := journal.Lock(ctx, root, -1)
 	if err != nil {
 		return withCode(exitcode.Error, err)
 	}
 	defer unlock()
+	cmd.SetContext(ctx) // the fix pass below runs under this lock
 	if b, err := root.ReadFile(stampPath); err == nil && !a.force {
 		msg := fmt.Sprintf("already ran (run %s, stamp %s); nothing to do (--force to run again)", strings.TrimSpace(string(b)), stampPath)
 		fmt.Fprintf(errOut, "prepagent: %s\n", msg)
@@ -256,24 +259,6 @@ func runOnce(cmd *cobra.Command, g *globalFlags, a runArgs) error {
 		}
 	}
 	return verdictErr(rep)
-}
-
-// lockState takes an exclusive flock on /var/lib/prepagent, waiting for
-// a run already holding it: the unit and a cloud-init runcmd may start
-// together, and the second must see the first one's stamp, not race it.
-func lockState(root *rootfs.Root) (func(), error) {
-	if err := root.MkdirAll(journal.StateDir, 0o755); err != nil {
-		return nil, fmt.Errorf("lock %s: %w", journal.StateDir, err)
-	}
-	d, err := root.Open(journal.StateDir)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", journal.StateDir, err)
-	}
-	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX); err != nil {
-		d.Close()
-		return nil, fmt.Errorf("lock %s: %w", journal.StateDir, err)
-	}
-	return func() { d.Close() }, nil
 }
 
 // consoleOnly keeps the flags that say where to write, for reporting a

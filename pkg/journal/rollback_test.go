@@ -131,22 +131,26 @@ func TestRollbackStreamsLargeBackups(t *testing.T) {
 }
 
 // TestLock: one lock per state directory; a second holder waits, then
-// fails naming the directory; the same process may take it again (run,
-// then its fix pass); a symlinked state directory is refused.
+// fails naming the directory; a caller holding it (run, then its fix
+// pass) may ask again under the context Lock returned, while another
+// goroutine of the same process is excluded like another process; a
+// symlinked state directory is refused.
 func TestLock(t *testing.T) {
 	r, dir := setup(t)
 	ctx := context.Background()
-	unlock, err := Lock(ctx, r, 0)
+	lctx, unlock, err := Lock(ctx, r, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := Lock(ctx, r, 0)
+	_, again, err := Lock(lctx, r, 0)
 	if err != nil {
-		t.Fatalf("re-entrant Lock: %v", err)
+		t.Fatalf("Lock under the holder's context: %v", err)
 	}
 	again()
-	// Another holder: a separate open file description, as another
-	// process would have.
+	// Another goroutine (a context without the lock) is refused.
+	if _, _, err := Lock(ctx, r, 150*time.Millisecond); !errors.Is(err, ErrLocked) {
+		t.Errorf("second Lock in the same process err = %v, want ErrLocked", err)
+	}
 	other, err := os.Open(filepath.Join(dir, StateDir))
 	if err != nil {
 		t.Fatal(err)
@@ -156,16 +160,17 @@ func TestLock(t *testing.T) {
 		t.Fatal("the lock was dropped by the inner unlock")
 	}
 	unlock()
+	unlock() // harmless twice
 	if err := unix.Flock(int(other.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		t.Fatalf("flock after unlock: %v", err)
 	}
-	_, err = Lock(ctx, r, 200*time.Millisecond)
-	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), filepath.Join(dir, StateDir)) {
+	_, _, err = Lock(ctx, r, 200*time.Millisecond)
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "another prepagent holds the lock on "+filepath.Join(dir, StateDir)) {
 		t.Errorf("Lock while held elsewhere err = %v, want ErrLocked naming the directory", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := Lock(cctx, r, -1); !errors.Is(err, context.Canceled) {
+	if _, _, err := Lock(cctx, r, -1); !errors.Is(err, context.Canceled) {
 		t.Errorf("Lock with a cancelled context err = %v", err)
 	}
 	_ = unix.Flock(int(other.Fd()), unix.LOCK_UN)
@@ -174,7 +179,7 @@ func TestLock(t *testing.T) {
 	if err := os.Symlink("/var/log", dir2+StateDir); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Lock(ctx, r2, 0); !errors.Is(err, ErrStateLink) {
+	if _, _, err := Lock(ctx, r2, 0); !errors.Is(err, ErrStateLink) {
 		t.Errorf("Lock on a symlinked state directory err = %v, want ErrStateLink", err)
 	}
 }
