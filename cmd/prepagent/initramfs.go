@@ -14,6 +14,7 @@ import (
 
 	"github.com/prepagent/prepagent/pkg/exitcode"
 	"github.com/prepagent/prepagent/pkg/initramfs"
+	"github.com/prepagent/prepagent/pkg/report"
 )
 
 func newInitramfsCmd(g *globalFlags) *cobra.Command {
@@ -184,28 +185,28 @@ func chain(layers []string) string {
 }
 
 func printAnalysis(w io.Writer, a *initramfs.Analysis) {
-	fmt.Fprintf(w, "file:    %s\n", a.File)
-	fmt.Fprintf(w, "layers:  %s\n", chain(a.Layers))
+	fmt.Fprintf(w, "file:    %s\n", report.Printable(a.File))
+	fmt.Fprintf(w, "layers:  %s\n", report.Printable(chain(a.Layers)))
 	k := a.Kernel
 	if k == "" {
 		k = "(no lib/modules/<version> in the image)"
 	}
-	fmt.Fprintf(w, "kernel:  %s\n", k)
+	fmt.Fprintf(w, "kernel:  %s\n", report.Printable(k))
 	fmt.Fprintln(w, "drivers:")
 	for _, d := range a.Drivers {
 		detail := d.Path
 		if len(d.MissingDeps) > 0 {
 			detail = strings.TrimSpace(detail + " (missing deps: " + strings.Join(d.MissingDeps, ", ") + ")")
 		}
-		fmt.Fprintf(w, "  %-13s %-8s %s\n", d.Name, d.State, detail)
+		fmt.Fprintf(w, "  %-13s %-8s %s\n", report.Printable(d.Name), report.Printable(string(d.State)), report.Printable(detail))
 	}
 	for _, r := range a.UdevPinning {
-		fmt.Fprintf(w, "udev rules pinning MACs: %s\n", r.Path)
+		fmt.Fprintf(w, "udev rules pinning MACs: %s\n", report.Printable(r.Path))
 		for _, l := range r.Lines {
-			fmt.Fprintf(w, "    %s\n", l)
+			fmt.Fprintf(w, "    %s\n", report.Printable(l))
 		}
 	}
 	for _, n := range a.Notes {
-		fmt.Fprintf(w, "note: %s\n", n)
+		fmt.Fprintf(w, "note: %s\n", report.Printable(n))
 	}
 }

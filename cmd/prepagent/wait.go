@@ -109,7 +109,7 @@ func waitVerdict(cmd *cobra.Command, g *globalFlags, a *waitArgs) error {
 		}
 		fmt.Fprintf(errOut, "prepagent: listening for the callback on http://%s/\n", ln.Addr())
 		rc := &verdict.Receiver{Token: a.token, Key: []byte(a.hmacKey), Log: func(format string, args ...any) {
-			fmt.Fprintf(errOut, "prepagent: "+format+"\n", args...)
+			fmt.Fprintf(errOut, "prepagent: %s\n", report.Printable(fmt.Sprintf(format, args...)))
 		}}
 		srv := &http.Server{Handler: rc, ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(ln) //nolint:errcheck // ends with Close below
@@ -188,7 +188,7 @@ func printVerdict(cmd *cobra.Command, g *globalFlags, v *verdict.Verdict) error 
 		_, err := out.Write(v.Report)
 		return err
 	}
-	fmt.Fprintf(out, "%s  (report verified: sha256 matches)\n\n", v.Line())
+	fmt.Fprintf(out, "%s  (report verified: sha256 matches)\n\n", report.Printable(v.Line()))
 	var rep report.Report
 	if err := json.Unmarshal(v.Report, &rep); err != nil || rep.Schema != report.Schema {
 		_, err := out.Write(v.Report)
