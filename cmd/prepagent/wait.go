@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"time"
 
@@ -23,6 +22,7 @@ type waitArgs struct {
 	noFollow, fromEnd         bool
 	timeout, settle           time.Duration
 	runID, token, hmacKey     string
+	hmacKeyFile               string
 }
 
 func newWaitCmd(g *globalFlags) *cobra.Command {
@@ -38,12 +38,21 @@ report). Sources (several may be given; the first verdict wins):
                       "-" reads stdin; --no-follow stops at its end;
                       --from-end skips what the log already holds
   --listen ADDR       an HTTP receiver for the callback (checks --token and
-                      --hmac-key; acts once per run ID)
+                      the key; acts once per run ID)
   --socket PATH       the unix socket backing a virtio-serial port
                       (qemu -chardev socket,path=PATH,server=on)
 
 Console noise, split lines and earlier runs are ignored (--run ID selects
-one run; default the latest). Exit codes: 0 READY, 1 NOT READY, 2 error
+one run; default the latest).
+
+With a shared key (--hmac-key-file FILE, $PREPAGENT_VERDICT_KEY, or
+--hmac-key KEY, which shows in the process list) only runs whose verdict
+line carries a valid hmac= under it are taken: the guest's verdict_key.
+The callback may instead be signed with it over the body (the guest's
+callback_hmac_key). Without a key, a report is checked against its digest
+but anything that can write the console can forge a whole run.
+
+Exit codes: 0 READY, 1 NOT READY, 2 error
 (including a report that is truncated, corrupt or fails its digest),
 3 timeout.`,
 		Args: cobra.NoArgs,
@@ -61,8 +70,18 @@ one run; default the latest). Exit codes: 0 READY, 1 NOT READY, 2 error
 	f.DurationVar(&a.settle, "settle", 3*time.Second, "after a run's last line, wait this long for a clean copy of a corrupt report")
 	f.StringVar(&a.runID, "run", "", "wait for this run ID (default: the latest run seen)")
 	f.StringVar(&a.token, "token", os.Getenv("PREPAGENT_CALLBACK_TOKEN"), "bearer token the callback must carry (default $PREPAGENT_CALLBACK_TOKEN)")
-	f.StringVar(&a.hmacKey, "hmac-key", os.Getenv("PREPAGENT_CALLBACK_HMAC_KEY"), "HMAC-SHA256 key the callback must be signed with (default $PREPAGENT_CALLBACK_HMAC_KEY)")
+	f.StringVar(&a.hmacKey, "hmac-key", envKey(), "shared key: verdict lines and the callback must be authenticated with it (default $PREPAGENT_VERDICT_KEY, else $PREPAGENT_CALLBACK_HMAC_KEY; prefer --hmac-key-file)")
+	f.StringVar(&a.hmacKeyFile, "hmac-key-file", "", "read the shared key from FILE (trailing newline dropped): not visible in the process list")
 	return cmd
+}
+
+// envKey is the --hmac-key default: the verdict key, or the older name
+// of the callback key.
+func envKey() string {
+	if k := os.Getenv("PREPAGENT_VERDICT_KEY"); k != "" {
+		return k
+	}
+	return os.Getenv("PREPAGENT_CALLBACK_HMAC_KEY")
 }
 
 // source is one place a verdict may come from.
@@ -76,7 +95,17 @@ func waitVerdict(cmd *cobra.Command, g *globalFlags, a *waitArgs) error {
 		defer cancel()
 	}
 	errOut := cmd.ErrOrStderr()
-	opts := verdict.Options{RunID: a.runID, Settle: a.settle}
+	key := []byte(a.hmacKey)
+	if a.hmacKeyFile != "" {
+		if cmd.Flags().Changed("hmac-key") {
+			return withCode(exitcode.Error, errors.New("wait: give --hmac-key or --hmac-key-file, not both"))
+		}
+		var err error
+		if key, err = verdict.ReadKeyFile(a.hmacKeyFile); err != nil {
+			return withCode(exitcode.Error, err)
+		}
+	}
+	opts := verdict.Options{RunID: a.runID, Settle: a.settle, Key: key}
 	var sources []source
 	if a.serialLog != "" {
 		sources = append(sources, func(ctx context.Context) (*verdict.Verdict, error) {
@@ -104,14 +133,14 @@ func waitVerdict(cmd *cobra.Command, g *globalFlags, a *waitArgs) error {
 		if err != nil {
 			return withCode(exitcode.Error, fmt.Errorf("listen: %w", err))
 		}
-		if a.token == "" && a.hmacKey == "" {
+		if a.token == "" && len(key) == 0 {
 			fmt.Fprintln(errOut, "prepagent: warning: no --token or --hmac-key: any POST is accepted")
 		}
 		fmt.Fprintf(errOut, "prepagent: listening for the callback on http://%s/\n", ln.Addr())
-		rc := &verdict.Receiver{Token: a.token, Key: []byte(a.hmacKey), Log: func(format string, args ...any) {
+		rc := &verdict.Receiver{Token: a.token, Key: key, Log: func(format string, args ...any) {
 			fmt.Fprintf(errOut, "prepagent: %s\n", report.Printable(fmt.Sprintf(format, args...)))
 		}}
-		srv := &http.Server{Handler: rc, ReadHeaderTimeout: 10 * time.Second}
+		srv := verdict.NewServer(rc)
 		go srv.Serve(ln) //nolint:errcheck // ends with Close below
 		defer srv.Close()
 		sources = append(sources, func(ctx context.Context) (*verdict.Verdict, error) {
@@ -135,7 +164,7 @@ func waitVerdict(cmd *cobra.Command, g *globalFlags, a *waitArgs) error {
 		}
 		return withCode(exitcode.Error, err)
 	}
-	if err := printVerdict(cmd, g, v); err != nil {
+	if err := printVerdict(cmd, g, v, len(key) > 0); err != nil {
 		return withCode(exitcode.Error, err)
 	}
 	if !v.Ready {
@@ -182,13 +211,17 @@ func firstVerdict(ctx context.Context, sources []source) (*verdict.Verdict, erro
 	return nil, errs[0]
 }
 
-func printVerdict(cmd *cobra.Command, g *globalFlags, v *verdict.Verdict) error {
+func printVerdict(cmd *cobra.Command, g *globalFlags, v *verdict.Verdict, keyed bool) error {
 	out := cmd.OutOrStdout()
 	if g.json {
 		_, err := out.Write(v.Report)
 		return err
 	}
-	fmt.Fprintf(out, "%s  (report verified: sha256 matches)\n\n", report.Printable(v.Line()))
+	how := "sha256 matches"
+	if keyed {
+		how += ", hmac verified"
+	}
+	fmt.Fprintf(out, "%s  (report verified: %s)\n\n", report.Printable(v.Line()), how)
 	var rep report.Report
 	if err := json.Unmarshal(v.Report, &rep); err != nil || rep.Schema != report.Schema {
 		_, err := out.Write(v.Report)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -23,6 +22,7 @@ type verdictFlags struct {
 	callbackListen string
 	callbackToken  string
 	callbackKey    string
+	hmacKeyFile    string
 }
 
 func (v *verdictFlags) register(cmd *cobra.Command, timeout time.Duration) {
@@ -33,14 +33,23 @@ func (v *verdictFlags) register(cmd *cobra.Command, timeout time.Duration) {
 	f.StringVar(&v.callbackListen, "callback-listen", "", "instead of the console, receive prepagent's HTTP callback on ADDR (host:port)")
 	f.StringVar(&v.callbackToken, "callback-token", "", "bearer token the callback must carry (env PREPCTL_CALLBACK_TOKEN)")
 	f.StringVar(&v.callbackKey, "callback-key", "", "HMAC key that signed the callback body (env PREPCTL_CALLBACK_KEY)")
+	f.StringVar(&v.hmacKeyFile, "hmac-key-file", "", "file holding the guest's verdict_key: only a run whose verdict line carries a valid hmac= is taken (console and callback)")
 }
 
-// listen starts the callback receiver when asked; stop shuts it down.
+// listen starts the callback receiver when asked (stop shuts it down),
+// and gives the flow the verdict key.
 func (v *verdictFlags) listen(f *cloudflow.Flow) (cloudflow.CallbackWaiter, func(), error) {
+	if v.hmacKeyFile != "" {
+		k, err := verdict.ReadKeyFile(v.hmacKeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: --hmac-key-file: %w", cloudflow.ErrInput, err)
+		}
+		f.VerdictKey = k
+	}
 	if v.callbackListen == "" {
 		return nil, func() {}, nil
 	}
-	rc := &verdict.Receiver{Token: envOr(v.callbackToken, "PREPCTL_CALLBACK_TOKEN")}
+	rc := &verdict.Receiver{Token: envOr(v.callbackToken, "PREPCTL_CALLBACK_TOKEN"), Key: f.VerdictKey}
 	if k := envOr(v.callbackKey, "PREPCTL_CALLBACK_KEY"); k != "" {
 		rc.Key = []byte(k)
 	}
@@ -48,7 +57,7 @@ func (v *verdictFlags) listen(f *cloudflow.Flow) (cloudflow.CallbackWaiter, func
 	if err != nil {
 		return nil, nil, fmt.Errorf("callback listener: %w", err)
 	}
-	srv := &http.Server{Handler: rc, ReadHeaderTimeout: 10 * time.Second}
+	srv := verdict.NewServer(rc)
 	go func() { _ = srv.Serve(ln) }()
 	f.Sink(cloudflow.Event{Time: time.Now().UTC(), Step: cloudflow.StepWait, Kind: cloudflow.EventProgress,
 		Message: "listening for prepagent's callback on " + ln.Addr().String()})

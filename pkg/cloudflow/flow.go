@@ -36,6 +36,10 @@ type Flow struct {
 	// Settle is how long a console whose verdict trailer was seen may
 	// keep an unverifiable report before the wait fails (3 polls).
 	Settle time.Duration
+	// VerdictKey, when set, is the shared key of the guest's verdict_key:
+	// only a console run whose verdict line carries a valid hmac= under it
+	// is taken (a forged run on the console is refused).
+	VerdictKey []byte
 
 	start time.Time
 }
@@ -346,7 +350,7 @@ func (f *Flow) WaitVerdict(ctx context.Context, serverID, runID string, timeout 
 // new prepagent run.
 func (f *Flow) waitVerdict(ctx context.Context, serverID, runID, skip string, timeout time.Duration) (*Verdict, error) {
 	f.init()
-	d := verdict.NewDecoder(verdict.Options{RunID: runID})
+	d := verdict.NewDecoder(verdict.Options{RunID: runID, Key: f.VerdictKey})
 	deadline := time.Now().Add(timeout)
 	var ended time.Time
 	polls := 0

@@ -98,6 +98,7 @@ var Keys = []Key{
 	{Name: "callback", Kind: String, Help: "HTTP(S) URL the report is POSTed to (empty: no callback)", Side: Host},
 	{Name: "callback_token", Kind: String, Help: "bearer token sent with the callback", Side: Host},
 	{Name: "callback_hmac_key", Kind: String, Help: "key of the HMAC-SHA256 signature header over the body", Side: Host},
+	{Name: "verdict_key", Kind: String, Help: "shared key: the verdict lines carry hmac=<HMAC-SHA256> under it, checked by wait --hmac-key-file", Side: Host},
 	{Name: "callback_deadline", Kind: Duration, Default: "10m", Help: "give up retrying the callback after this long", Side: Host},
 	{Name: "console", Kind: List, Default: "/dev/ttyS0,/dev/hvc0,/dev/console", Help: "devices (or files) the verdict lines are written to", Side: Host},
 	{Name: "virtio_port", Kind: String, Default: "org.prepagent.0", Help: "virtio-serial port name under /dev/virtio-ports/ (empty: off)", Side: Host},
@@ -160,6 +161,7 @@ type Config struct {
 	CallbackURL      string
 	CallbackToken    string
 	CallbackHMACKey  string
+	VerdictKey       string
 	CallbackDeadline time.Duration
 	Consoles         []string
 	VirtioPort       string
@@ -265,6 +267,8 @@ func (c *Config) set(k Key, v Value) error {
 		c.CallbackToken = raw
 	case "callback_hmac_key":
 		c.CallbackHMACKey = raw
+	case "verdict_key":
+		c.VerdictKey = raw
 	case "callback_deadline":
 		c.CallbackDeadline = d
 	case "console":
@@ -355,7 +359,7 @@ func (c *Config) Summary() []string {
 	var out []string
 	for _, n := range names {
 		val := c.raw(n)
-		if slices.Contains([]string{"callback_token", "callback_hmac_key"}, n) && val != "" {
+		if slices.Contains([]string{"callback_token", "callback_hmac_key", "verdict_key"}, n) && val != "" {
 			val = "(set)"
 		}
 		out = append(out, fmt.Sprintf("%s=%s (%s)", n, val, c.Origin[n]))
@@ -371,6 +375,8 @@ func (c *Config) raw(n string) string {
 		return c.CallbackToken
 	case "callback_hmac_key":
 		return c.CallbackHMACKey
+	case "verdict_key":
+		return c.VerdictKey
 	case "callback_deadline":
 		return c.CallbackDeadline.String()
 	case "console":

@@ -36,13 +36,23 @@ type Message struct {
 
 // NewMessage encodes a report for delivery.
 func NewMessage(reportJSON []byte, runID string, ready bool, failed []string, summary string) (*Message, error) {
-	lines, err := verdict.Lines(reportJSON, runID, ready, failed)
+	return NewSignedMessage(reportJSON, runID, ready, failed, summary, nil)
+}
+
+// NewSignedMessage is NewMessage whose verdict line carries hmac= under
+// key (the verdict_key setting; none when empty), on every channel: the
+// console and virtio lines, and the callback's X-Prepagent-Verdict header.
+func NewSignedMessage(reportJSON []byte, runID string, ready bool, failed []string, summary string, key []byte) (*Message, error) {
+	lines, err := verdict.SignedLines(reportJSON, runID, ready, failed, key)
 	if err != nil {
 		return nil, err
 	}
 	v := &verdict.Verdict{RunID: runID, Ready: ready, SHA256: verdict.Digest(reportJSON), Report: reportJSON, Failed: []string{}}
 	if !ready {
 		v.Failed = append(v.Failed, failed...)
+	}
+	if len(key) > 0 {
+		v.Sign(key)
 	}
 	return &Message{Verdict: v, Lines: lines, Summary: summary}, nil
 }

@@ -394,3 +394,52 @@ func TestFromConfigOfflineRoot(t *testing.T) {
 		t.Errorf("explicit offline: %s", got)
 	}
 }
+
+// TestSignedMessage: with verdict_key the console lines and the
+// callback's verdict header carry hmac=; a host with the key verifies
+// both (the callback without any body signature or token), and one with
+// another key refuses them.
+func TestSignedMessage(t *testing.T) {
+	key := []byte("verdict-k3y")
+	plain := message(t, false)
+	m, err := NewSignedMessage(plain.Verdict.Report, plain.Verdict.RunID, false, plain.Verdict.Failed, plain.Summary, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Verdict.HMAC == "" || m.Lines[0] != m.Verdict.Line() || !strings.Contains(m.Lines[0], " hmac="+m.Verdict.HMAC) {
+		t.Fatalf("signed message: verdict %q, first line %q", m.Verdict.Line(), m.Lines[0])
+	}
+	log := filepath.Join(t.TempDir(), "ttyS0.log")
+	if ds := (Console{Paths: []string{log}}).Deliver(context.Background(), m); ds[0].State != Delivered {
+		t.Fatalf("console: %v", ds)
+	}
+	b, _ := os.ReadFile(log)
+	for _, k := range [][]byte{key, nil} {
+		d := verdict.NewDecoder(verdict.Options{Key: k})
+		d.Feed(b)
+		if v, err := d.End(); err != nil || !bytes.Equal(v.Report, m.Verdict.Report) {
+			t.Errorf("decode with key %q: %v, %v", k, v, err)
+		}
+	}
+	d := verdict.NewDecoder(verdict.Options{Key: []byte("other")})
+	d.Feed(b)
+	if _, err := d.End(); err == nil || !strings.Contains(err.Error(), "not authenticated") {
+		t.Errorf("decode with another key: %v", err)
+	}
+
+	for _, tc := range []struct {
+		key  string
+		want State
+	}{{"verdict-k3y", Delivered}, {"other", Failed}} {
+		rc := &verdict.Receiver{Key: []byte(tc.key)}
+		srv := httptest.NewServer(rc)
+		ds := (Callback{URL: srv.URL, Deadline: 5 * time.Second, Initial: 10 * time.Millisecond}).Deliver(context.Background(), m)
+		srv.Close()
+		if ds[0].State != tc.want {
+			t.Errorf("callback to a receiver keyed %q: %v", tc.key, ds)
+		}
+		if _, ok := rc.Deliveries(m.Verdict.RunID); ok != (tc.want == Delivered) {
+			t.Errorf("receiver keyed %q recorded = %v", tc.key, ok)
+		}
+	}
+}

@@ -16,11 +16,14 @@ import (
 
 // Keep are the capabilities the guest tool keeps (bounding, permitted,
 // effective; inheritable and ambient are cleared). Initramfs generators
-// copy files keeping owners and modes and write files readable only by
-// root; nothing else. Without CAP_SYS_ADMIN the tool cannot mount,
-// pivot or change namespaces; without CAP_SYS_CHROOT it cannot chroot;
-// without CAP_MKNOD, CAP_SYS_RAWIO, CAP_SYS_MODULE, CAP_SYS_BOOT,
-// CAP_NET_ADMIN, CAP_SYS_PTRACE and CAP_SYS_TIME it cannot reach devices,
+// copy files keeping owners, modes and file capabilities (CAP_SETFCAP),
+// write files readable only by root, and dracut makes /dev/console and
+// friends in its staging tree with mknod (CAP_MKNOD: harmless here, every
+// writable mount is nodev and /dev is read-only, so a node made for the
+// host's disk cannot be opened). Without CAP_SYS_ADMIN the tool cannot
+// mount, pivot or change namespaces; without CAP_SYS_CHROOT it cannot
+// chroot; without CAP_SYS_RAWIO, CAP_SYS_MODULE, CAP_SYS_BOOT,
+// CAP_NET_ADMIN, CAP_SYS_PTRACE and CAP_SYS_TIME it cannot reach raw I/O,
 // kernel modules, the power state, other processes or the clock.
 var Keep = []uintptr{
 	unix.CAP_CHOWN,
@@ -31,6 +34,8 @@ var Keep = []uintptr{
 	unix.CAP_KILL, // only processes of its own PID namespace are visible
 	unix.CAP_SETGID,
 	unix.CAP_SETUID,
+	unix.CAP_MKNOD,
+	unix.CAP_SETFCAP,
 }
 
 // statusFd is the init's end of the status pipe (cmd.ExtraFiles[0]).

@@ -3,9 +3,14 @@ package verdict
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"io"
 	"sort"
 	"strconv"
@@ -26,6 +31,34 @@ type Options struct {
 	// for a clean copy (another console device, a re-send), before giving
 	// up with a ReportError. Zero means 3 seconds.
 	Settle time.Duration
+	// Key, when set, is the shared verdict key: only runs whose verdict
+	// line carries a valid hmac= under it are taken (and chosen as the
+	// latest run); the others are reported as not authenticated.
+	Key []byte
+}
+
+// Decoding limits: a console is input from the guest, which may flood it.
+const (
+	// maxDecodes bounds the decompressions of one run: each complete set
+	// of chunks is decoded once, and a run whose copies keep differing
+	// (a flood of altered chunks) is given up after this many sets.
+	maxDecodes = 8
+	// maxMem bounds the chunk text and verified reports a decoder holds
+	// over all its runs; the oldest runs are dropped beyond it.
+	maxMem = 32 << 20
+	// maxBad bounds the remembered reasons for rejected chunks of a run.
+	maxBad = 64
+)
+
+// decoded is what decoding one complete chunk set gave, kept so that the
+// same set is never decoded twice.
+type decoded struct {
+	fail   string // the set does not decode (corrupted, too large)
+	digest string // else the report's digest
+	// head is the report's run_id/ready, for consistent().
+	head reportHead
+	// headErr is why the report is not a JSON object.
+	headErr string
 }
 
 // runState is what the decoder knows about one run.
@@ -42,7 +75,15 @@ type runState struct {
 	notes             []string       // other anomalies, for the error message
 	done              *Verdict       // verified
 	fail              string         // why the last assembly failed
-	dirty             bool           // something changed since the last assembly
+	// unauth says why the latest verdict line was refused under Key.
+	unauth string
+	// fp fingerprints the chunks held: the XOR of a keyed hash of each
+	// (index, chunk), updated per line, so a set already decoded is
+	// recognised without touching the others.
+	fp      [sha256.Size]byte
+	tried   map[[sha256.Size]byte]decoded
+	decodes int
+	size    int // bytes of chunk text held
 }
 
 func (r *runState) note(s string) {
@@ -61,11 +102,20 @@ type Decoder struct {
 	line    int // number of complete lines seen
 	runs    map[string]*runState
 	seq     int
+	// fpKey keys the chunk fingerprints: unknown to whoever writes the
+	// console, so no chunk set can be crafted to collide with another.
+	fpKey [32]byte
+	fpMAC hash.Hash // HMAC under fpKey, reused
+	// decodes counts decompressions (tests assert the bound).
+	decodes int
 }
 
 // NewDecoder returns a decoder for opts.
 func NewDecoder(opts Options) *Decoder {
-	return &Decoder{opts: opts, runs: map[string]*runState{}}
+	d := &Decoder{opts: opts, runs: map[string]*runState{}}
+	_, _ = rand.Read(d.fpKey[:]) // never fails (crypto/rand panics instead)
+	d.fpMAC = hmac.New(sha256.New, d.fpKey[:])
+	return d
 }
 
 // Write feeds p; it always consumes all of p (io.Writer, so a decoder can
@@ -171,27 +221,60 @@ func (d *Decoder) run(id string) *runState {
 	r := d.runs[id]
 	if r == nil {
 		if len(d.runs) >= maxRuns {
-			d.dropOldest()
+			d.dropOldest(nil)
 		}
 		d.seq++
-		r = &runState{id: id, order: d.seq, chunks: map[int]string{}, bad: map[int]string{}}
+		r = &runState{id: id, order: d.seq, chunks: map[int]string{}, bad: map[int]string{}, tried: map[[sha256.Size]byte]decoded{}}
 		d.runs[id] = r
 	}
 	return r
 }
 
-func (d *Decoder) dropOldest() {
+// eligible reports whether r may be chosen as the latest run: under a
+// key, only a run with an authenticated verdict line.
+func (d *Decoder) eligible(r *runState) bool {
+	return len(d.opts.Key) == 0 || r.v != nil
+}
+
+// dropOldest forgets the oldest run other than keep and the selected
+// one, preferring runs that cannot be chosen (not authenticated), so a
+// flood of forged run IDs does not push out the genuine run.
+func (d *Decoder) dropOldest(keep *runState) bool {
 	var old *runState
 	for _, r := range d.runs {
-		if r.id == d.opts.RunID {
+		if r.id == d.opts.RunID || r == keep {
 			continue
 		}
-		if old == nil || r.order < old.order {
+		if old == nil || d.eligible(old) && !d.eligible(r) ||
+			d.eligible(old) == d.eligible(r) && r.order < old.order {
 			old = r
 		}
 	}
-	if old != nil {
-		delete(d.runs, old.id)
+	if old == nil {
+		return false
+	}
+	delete(d.runs, old.id)
+	return true
+}
+
+// mem is what the runs hold: chunk text and verified reports.
+func (d *Decoder) mem() int {
+	n := 0
+	for _, r := range d.runs {
+		n += r.size
+		if r.done != nil {
+			n += len(r.done.Report)
+		}
+	}
+	return n
+}
+
+// trim drops old runs while the decoder holds more than maxMem.
+func (d *Decoder) trim(keep *runState) {
+	for d.mem() > maxMem {
+		if !d.dropOldest(keep) {
+			return
+		}
 	}
 }
 
@@ -201,8 +284,12 @@ func (d *Decoder) verdictLine(id string, f []string) {
 	if !ready {
 		want = 4
 	}
+	var sig string
+	if len(f) == want+1 && strings.HasPrefix(f[want], "hmac=") {
+		sig, f = f[want][len("hmac="):], f[:want]
+	}
 	if len(f) != want || !strings.HasPrefix(f[2], "sha256=") || !isHex64(f[2][len("sha256="):]) ||
-		(!ready && !strings.HasPrefix(f[3], "failed=")) {
+		(!ready && !strings.HasPrefix(f[3], "failed=")) || (sig != "" && !isHex64(sig)) {
 		// Only a known run learns of it: a malformed line alone (someone
 		// echoing the prefix) must not become the "latest run".
 		if r := d.runs[id]; r != nil {
@@ -211,9 +298,17 @@ func (d *Decoder) verdictLine(id string, f []string) {
 		return
 	}
 	r := d.run(id)
-	v := &Verdict{RunID: id, Ready: ready, SHA256: f[2][len("sha256="):], Failed: []string{}}
+	v := &Verdict{RunID: id, Ready: ready, SHA256: f[2][len("sha256="):], Failed: []string{}, HMAC: sig}
 	if !ready && f[3] != "failed=" {
 		v.Failed = strings.Split(f[3][len("failed="):], ",")
+	}
+	if len(d.opts.Key) > 0 {
+		if err := v.Verify(d.opts.Key); err != nil {
+			// Remembered only to explain why no run is taken: a forged
+			// line neither ends nor replaces the genuine verdict.
+			r.unauth = fmt.Sprintf("line %d: %v", d.line, err)
+			return
+		}
 	}
 	if len(r.chunks) > 0 || len(r.bad) > 0 {
 		r.verdictAfterChunk = true
@@ -228,7 +323,6 @@ func (d *Decoder) verdictLine(id string, f []string) {
 		}
 	}
 	r.v = v
-	r.dirty = true
 	d.assemble(r)
 }
 
@@ -245,32 +339,63 @@ func (d *Decoder) chunkLine(id string, f []string) {
 	}
 	r := d.run(id)
 	if r.total != 0 && total != r.total {
-		r.bad[n] = fmt.Sprintf("line %d: chunk %d/%d disagrees with the total %d of earlier chunks", d.line, n, total, r.total)
+		r.setBad(n, fmt.Sprintf("line %d: chunk %d/%d disagrees with the total %d of earlier chunks", d.line, n, total, r.total))
 		return
 	}
 	if len(f) != 4 {
-		r.bad[n] = fmt.Sprintf("line %d: chunk %d/%d has %d extra field(s) (console noise inside the line?)", d.line, n, total, len(f)-4)
+		r.setBad(n, fmt.Sprintf("line %d: chunk %d/%d has %d extra field(s) (console noise inside the line?)", d.line, n, total, len(f)-4))
 		return
 	}
 	data := f[3]
 	if why := checkChunk(data, n, total); why != "" {
-		r.bad[n] = fmt.Sprintf("line %d: chunk %d/%d mangled: %s", d.line, n, total, why)
+		r.setBad(n, fmt.Sprintf("line %d: chunk %d/%d mangled: %s", d.line, n, total, why))
 		return
 	}
 	r.total = total
-	if old, ok := r.chunks[n]; ok {
+	old, had := r.chunks[n]
+	if had {
 		if old == data {
-			return
+			return // a duplicate: nothing to decode
 		}
 		r.note(fmt.Sprintf("line %d: chunk %d/%d differs from an earlier copy; using the later", d.line, n, total))
 		if r.done != nil {
 			return
 		}
+		xorInto(&r.fp, d.chunkHash(n, old))
+		r.size -= len(old)
 	}
 	r.chunks[n] = data
+	r.size += len(data)
+	xorInto(&r.fp, d.chunkHash(n, data))
 	delete(r.bad, n)
-	r.dirty = true
+	d.trim(r)
 	d.assemble(r)
+}
+
+// setBad remembers why chunk n was rejected, for at most maxBad chunks.
+func (r *runState) setBad(n int, why string) {
+	if _, ok := r.bad[n]; ok || len(r.bad) < maxBad {
+		r.bad[n] = why
+	}
+}
+
+// chunkHash is the keyed hash of chunk n's text.
+func (d *Decoder) chunkHash(n int, data string) [sha256.Size]byte {
+	m := d.fpMAC
+	m.Reset()
+	var idx [8]byte
+	binary.BigEndian.PutUint64(idx[:], uint64(n))
+	m.Write(idx[:])
+	io.WriteString(m, data)
+	var h [sha256.Size]byte
+	m.Sum(h[:0])
+	return h
+}
+
+func xorInto(dst *[sha256.Size]byte, h [sha256.Size]byte) {
+	for i := range dst {
+		dst[i] ^= h[i]
+	}
 }
 
 // parseCounter reads "<n>/<total>" with 1 <= n <= total <= MaxChunks.
@@ -322,38 +447,34 @@ func isHex64(s string) bool {
 }
 
 // assemble verifies a run once its verdict and all its chunks are there.
+// Each distinct complete chunk set is decompressed once: a set seen
+// before is judged from what its decoding gave (a flood of duplicate or
+// alternating chunks costs a map lookup per line), and a run is given up
+// after maxDecodes different sets. The one exception is a set that
+// decoded well and now meets a verdict line it matches: it is decoded
+// again to keep its report, and the run is done.
 func (d *Decoder) assemble(r *runState) {
-	if r.done != nil || !r.dirty || r.v == nil || r.total == 0 || len(r.chunks) != r.total {
+	if r.done != nil || r.v == nil || r.total == 0 || len(r.chunks) != r.total {
 		return
 	}
-	r.dirty = false
-	var sb strings.Builder
-	for i := 1; i <= r.total; i++ {
-		sb.WriteString(r.chunks[i])
+	res, seen := r.tried[r.fp]
+	if seen {
+		if why := judge(res, r); why != "" {
+			r.fail = why
+			return
+		}
 	}
-	gz, err := base64.StdEncoding.DecodeString(sb.String())
-	if err != nil {
-		r.fail = fmt.Sprintf("corrupted: base64: %v", err)
+	if r.decodes >= maxDecodes {
+		r.fail = fmt.Sprintf("gave up after decoding %d different copies of the report (console flooded with altered chunks?)", r.decodes)
 		return
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		r.fail = fmt.Sprintf("corrupted: %v", err)
-		return
+	r.decodes++
+	d.decodes++
+	body, res := decode(r)
+	if len(r.tried) < 4*maxDecodes {
+		r.tried[r.fp] = res
 	}
-	body, err := io.ReadAll(io.LimitReader(zr, MaxReport+1))
-	if err == nil && len(body) > MaxReport {
-		err = fmt.Errorf("report larger than %d bytes", MaxReport)
-	}
-	if err != nil {
-		r.fail = fmt.Sprintf("corrupted: %v", err)
-		return
-	}
-	if got := Digest(body); got != r.v.SHA256 {
-		r.fail = fmt.Sprintf("digest mismatch: the verdict line announces sha256=%s, the %d-chunk report has sha256=%s", r.v.SHA256, r.total, got)
-		return
-	}
-	if why := consistent(body, r.v); why != "" {
+	if why := judge(res, r); why != "" {
 		r.fail = why
 		return
 	}
@@ -361,18 +482,68 @@ func (d *Decoder) assemble(r *runState) {
 	v.Report = body
 	r.done = &v
 	r.fail = ""
+	d.trim(r)
+}
+
+// decode joins and decompresses r's chunks, reading at most MaxReport.
+func decode(r *runState) ([]byte, decoded) {
+	var sb strings.Builder
+	sb.Grow(r.size)
+	for i := 1; i <= r.total; i++ {
+		sb.WriteString(r.chunks[i])
+	}
+	gz, err := base64.StdEncoding.DecodeString(sb.String())
+	if err != nil {
+		return nil, decoded{fail: fmt.Sprintf("corrupted: base64: %v", err)}
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return nil, decoded{fail: fmt.Sprintf("corrupted: %v", err)}
+	}
+	body, err := io.ReadAll(io.LimitReader(zr, MaxReport+1))
+	if err == nil && len(body) > MaxReport {
+		err = fmt.Errorf("report larger than %d bytes", MaxReport)
+	}
+	if err != nil {
+		return nil, decoded{fail: fmt.Sprintf("corrupted: %v", err)}
+	}
+	res := decoded{digest: Digest(body)}
+	if err := json.Unmarshal(body, &res.head); err != nil {
+		res.headErr = fmt.Sprintf("report is not a JSON object: %v", err)
+	}
+	return body, res
+}
+
+// judge says why a decoded set does not verify against r's verdict line.
+func judge(res decoded, r *runState) string {
+	switch {
+	case res.fail != "":
+		return res.fail
+	case res.digest != r.v.SHA256:
+		return fmt.Sprintf("digest mismatch: the verdict line announces sha256=%s, the %d-chunk report has sha256=%s", r.v.SHA256, r.total, res.digest)
+	case res.headErr != "":
+		return res.headErr
+	}
+	return res.head.consistent(r.v)
+}
+
+// reportHead is the part of a report its verdict line must agree with.
+type reportHead struct {
+	RunID *string `json:"run_id"`
+	Ready *bool   `json:"ready"`
 }
 
 // consistent cross-checks the verified report with its verdict line, so a
 // report cannot be paired with another run's verdict.
 func consistent(body []byte, v *Verdict) string {
-	var head struct {
-		RunID *string `json:"run_id"`
-		Ready *bool   `json:"ready"`
-	}
+	var head reportHead
 	if err := json.Unmarshal(body, &head); err != nil {
 		return fmt.Sprintf("report is not a JSON object: %v", err)
 	}
+	return head.consistent(v)
+}
+
+func (head reportHead) consistent(v *Verdict) string {
 	if head.RunID != nil && *head.RunID != v.RunID {
 		return fmt.Sprintf("report run_id %q does not match the line's run=%s", *head.RunID, v.RunID)
 	}
@@ -389,7 +560,18 @@ func (d *Decoder) selected() *runState {
 	}
 	var last *runState
 	for _, r := range d.runs {
-		if last == nil || r.order > last.order {
+		if d.eligible(r) && (last == nil || r.order > last.order) {
+			last = r
+		}
+	}
+	return last
+}
+
+// latestUnauth is the latest run refused for want of a valid hmac.
+func (d *Decoder) latestUnauth() *runState {
+	var last *runState
+	for _, r := range d.runs {
+		if r.unauth != "" && r.v == nil && (last == nil || r.order > last.order) {
 			last = r
 		}
 	}
@@ -434,6 +616,12 @@ func (d *Decoder) Runs() []string {
 func (d *Decoder) End() (*Verdict, error) {
 	d.Break()
 	r := d.selected()
+	if r == nil && len(d.opts.Key) > 0 {
+		// Only runs without a valid hmac: say so rather than "nothing".
+		if u := d.latestUnauth(); u != nil {
+			return nil, &ReportError{RunID: u.id, Reason: u.reason()}
+		}
+	}
 	if r == nil {
 		if d.opts.RunID != "" {
 			return nil, fmt.Errorf("%w for run %s (runs seen: %s)", ErrNoVerdict, d.opts.RunID, orNone(d.Runs()))
@@ -450,6 +638,8 @@ func (d *Decoder) End() (*Verdict, error) {
 func (r *runState) reason() string {
 	var parts []string
 	switch {
+	case r.v == nil && r.unauth != "":
+		parts = append(parts, r.unauth)
 	case r.v == nil:
 		parts = append(parts, "no verdict line (PREPAGENT-READY/NOTREADY) seen for it")
 	case r.total == 0 && len(r.bad) == 0:

@@ -7,11 +7,13 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 )
 
 // HTTP callback headers. The body is the JSON report itself.
@@ -62,16 +64,58 @@ func ParseLine(line string) (*Verdict, error) {
 	return d.runs[ids[0]].v, nil
 }
 
+// Limits of the callback receiver.
+const (
+	// MaxUnauthenticatedBody is the most a receiver reads of a body before
+	// the request is authenticated: with no token and no key, or when
+	// only the body's own signature can authenticate it. A real report is
+	// tens of kB; a request authenticated by its headers (bearer token,
+	// or a verdict line with a valid hmac=) may send up to MaxReport.
+	MaxUnauthenticatedBody = 1 << 20
+	// maxInflight bounds the bodies being read at once; beyond it a
+	// request gets 503 with Retry-After, which the agent retries.
+	maxInflight = 8
+	// maxReceived bounds the runs a receiver remembers.
+	maxReceived = 256
+)
+
+// NewServer returns an http.Server for h with the deadlines a receiver
+// facing the network needs: a client must send its headers within 10 s
+// and its whole request within 60 s (a slow-drip body is cut off), at
+// most 16 KiB of headers, and an idle keep-alive connection is closed
+// after 60 s.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
 // Receiver is the HTTP side of the callback: an http.Handler that accepts
-// a report POSTed by `prepagent run`, checks the bearer token and the HMAC
-// signature (each when configured), checks the report against the digest
-// of its verdict line, and acts once per run ID (Idempotency-Key): a
-// repeated delivery of the same report gets 200 again, a different report
-// under a known run ID gets 409.
+// a report POSTed by `prepagent run`, checks the bearer token and the key
+// (each when configured), checks the report against the digest of its
+// verdict line, and acts once per run ID (Idempotency-Key): a repeated
+// delivery of the same report gets 200 again, a different report under a
+// known run ID gets 409.
+//
+// Everything that can be checked from the headers is checked before the
+// body is read: the token, the verdict line, and its hmac= under Key. The
+// body is then read through http.MaxBytesReader: up to MaxReport when the
+// headers authenticated the request, MaxUnauthenticatedBody otherwise.
+// Serve it with NewServer, whose deadlines end a slow client.
 type Receiver struct {
 	// Token, when set, must come as "Authorization: Bearer <Token>".
 	Token string
-	// Key, when set, must have signed the body (HeaderSignature).
+	// Key, when set, must authenticate the request: either the verdict
+	// line (X-Prepagent-Verdict) carries a valid hmac= under Key (the
+	// guest's verdict_key; checked before the body is read, and the body
+	// must then match the line's digest), or Key signed the body
+	// (HeaderSignature, the guest's callback_hmac_key; checked after
+	// reading at most MaxUnauthenticatedBody).
 	Key []byte
 	// Log, when set, is told about every rejected request.
 	Log func(format string, args ...any)
@@ -81,6 +125,7 @@ type Receiver struct {
 	order    []string
 	attempts map[string]int
 	changed  chan struct{}
+	inflight chan struct{}
 }
 
 func (rc *Receiver) logf(format string, args ...any) {
@@ -94,6 +139,7 @@ func (rc *Receiver) init() {
 		rc.runs = map[string]*Verdict{}
 		rc.attempts = map[string]int{}
 		rc.changed = make(chan struct{})
+		rc.inflight = make(chan struct{}, maxInflight)
 	}
 }
 
@@ -115,19 +161,6 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxReport+1))
-	if err != nil {
-		reject(http.StatusBadRequest, "read body: %v", err)
-		return
-	}
-	if len(body) > MaxReport {
-		reject(http.StatusRequestEntityTooLarge, "report larger than %d bytes", MaxReport)
-		return
-	}
-	if len(rc.Key) > 0 && !checkSignature(rc.Key, body, r.Header.Get(HeaderSignature)) {
-		reject(http.StatusForbidden, "missing or wrong %s (HMAC-SHA256 of the body)", HeaderSignature)
-		return
-	}
 	v, err := ParseLine(r.Header.Get(HeaderVerdict))
 	if err != nil {
 		reject(http.StatusBadRequest, "%s: %v", HeaderVerdict, err)
@@ -135,6 +168,54 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if key := r.Header.Get(HeaderIdempotency); key != v.RunID {
 		reject(http.StatusBadRequest, "%s %q is not the run ID %s", HeaderIdempotency, key, v.RunID)
+		return
+	}
+	lineAuth := false
+	if len(rc.Key) > 0 {
+		switch {
+		case v.HMAC != "":
+			if err := v.Verify(rc.Key); err != nil {
+				reject(http.StatusForbidden, "%s: %v", HeaderVerdict, err)
+				return
+			}
+			lineAuth = true
+		case r.Header.Get(HeaderSignature) == "":
+			reject(http.StatusForbidden, "missing or wrong %s (HMAC-SHA256 of the body), and no hmac= on %s", HeaderSignature, HeaderVerdict)
+			return
+		}
+	}
+	limit := int64(MaxUnauthenticatedBody)
+	if lineAuth || rc.Token != "" {
+		limit = MaxReport
+	}
+	if r.ContentLength > limit {
+		reject(http.StatusRequestEntityTooLarge, "report of %d bytes: at most %d accepted here", r.ContentLength, limit)
+		return
+	}
+	rc.mu.Lock()
+	rc.init()
+	sem := rc.inflight
+	rc.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+		defer func() { <-sem }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		reject(http.StatusServiceUnavailable, "too many reports being received at once")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			reject(http.StatusRequestEntityTooLarge, "report larger than %d bytes", limit)
+			return
+		}
+		reject(http.StatusBadRequest, "read body: %v", err)
+		return
+	}
+	if len(rc.Key) > 0 && !lineAuth && !checkSignature(rc.Key, body, r.Header.Get(HeaderSignature)) {
+		reject(http.StatusForbidden, "missing or wrong %s (HMAC-SHA256 of the body)", HeaderSignature)
 		return
 	}
 	if got := Digest(body); got != v.SHA256 {
@@ -147,7 +228,6 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Report = body
 	rc.mu.Lock()
-	rc.init()
 	rc.attempts[v.RunID]++
 	old, dup := rc.runs[v.RunID]
 	if dup && old.SHA256 != v.SHA256 {
@@ -156,6 +236,11 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !dup {
+		if len(rc.order) >= maxReceived {
+			delete(rc.runs, rc.order[0])
+			delete(rc.attempts, rc.order[0])
+			rc.order = rc.order[1:]
+		}
 		rc.runs[v.RunID] = v
 		rc.order = append(rc.order, v.RunID)
 		close(rc.changed)

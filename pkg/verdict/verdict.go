@@ -20,6 +20,16 @@
 //	PREPAGENT-REPORT run=<id> <total>/<total> <base64 chunk>
 //	PREPAGENT-READY run=<id> sha256=<hex>                      (trailer: the same verdict line again)
 //
+// When the agent has a shared key (verdict_key), each verdict line ends
+// with " hmac=<hex>": HMAC-SHA256 under the key of "prepagent-verdict-v1\n"
+// followed by the line without that field, so it covers the run ID, the
+// verdict, the failed checks and the digest (and through the digest the
+// report). A decoder given the key (Options.Key) takes only runs whose
+// verdict line carries a valid one; without a key the field is carried
+// but cannot be checked, and the channel is integrity-checked (digest),
+// not authenticated: anything that can write the console can write a
+// self-consistent run.
+//
 // The verdict line comes first, so a host that only greps for the prefix
 // learns the verdict as early as possible; it is repeated after the last
 // chunk, so that the tail of a console log (the cloud's console-log API
@@ -67,6 +77,7 @@ package verdict
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -93,8 +104,9 @@ const ChunkLen = 76
 const (
 	// MaxChunks is the largest <total> accepted (about 5.7 MB of gzip).
 	MaxChunks = 100000
-	// MaxReport is the largest decompressed report accepted.
-	MaxReport = 64 << 20
+	// MaxReport is the largest decompressed report accepted (a full
+	// report on a real system is tens of kB).
+	MaxReport = 16 << 20
 	// maxRuns is how many runs a decoder remembers; older ones are dropped.
 	maxRuns = 16
 	// maxPartial is how much of an unterminated line is kept: our lines
@@ -112,12 +124,49 @@ type Verdict struct {
 	Failed []string `json:"failed"`
 	// SHA256 is the hex digest of Report, as announced and verified.
 	SHA256 string `json:"sha256"`
+	// HMAC is the line's hmac= field (hex), empty when unsigned. It was
+	// verified only when the decoder or receiver had a key.
+	HMAC string `json:"hmac,omitempty"`
 	// Report is the JSON report, decompressed and verified against SHA256.
 	Report []byte `json:"-"`
 }
 
 // Line returns the verdict line of v (without newline).
 func (v *Verdict) Line() string {
+	if v.HMAC != "" {
+		return v.unsigned() + " hmac=" + v.HMAC
+	}
+	return v.unsigned()
+}
+
+// macDomain starts the HMAC input of a verdict line, so that a key also
+// used for something else (the callback's body signature) cannot be made
+// to sign a verdict.
+const macDomain = "prepagent-verdict-v1\n"
+
+// Sign sets v.HMAC under key.
+func (v *Verdict) Sign(key []byte) {
+	v.HMAC = hex.EncodeToString(mac(key, []byte(macDomain+v.unsigned())))
+}
+
+// ErrUnauthenticated means a key was required and the verdict line had no
+// valid hmac= field.
+var ErrUnauthenticated = errors.New("verdict line not authenticated")
+
+// Verify checks v.HMAC under key in constant time.
+func (v *Verdict) Verify(key []byte) error {
+	if v.HMAC == "" {
+		return fmt.Errorf("%w: no hmac= field (the guest has no verdict_key?)", ErrUnauthenticated)
+	}
+	got, err := hex.DecodeString(v.HMAC)
+	if err != nil || !hmac.Equal(got, mac(key, []byte(macDomain+v.unsigned()))) {
+		return fmt.Errorf("%w: hmac= does not verify under the key (forged, or another key)", ErrUnauthenticated)
+	}
+	return nil
+}
+
+// unsigned is the verdict line without its hmac= field.
+func (v *Verdict) unsigned() string {
 	if v.Ready {
 		return fmt.Sprintf("%s run=%s sha256=%s", PrefixReady, v.RunID, v.SHA256)
 	}
@@ -156,6 +205,12 @@ func validCheckID(id string) bool { return ValidRunID(id) && !strings.Contains(i
 // used when ready is false. It fails on a run ID or check ID that cannot
 // travel in a line.
 func Lines(report []byte, runID string, ready bool, failed []string) ([]string, error) {
+	return SignedLines(report, runID, ready, failed, nil)
+}
+
+// SignedLines is Lines whose verdict lines carry hmac= under key (none
+// when key is empty).
+func SignedLines(report []byte, runID string, ready bool, failed []string, key []byte) ([]string, error) {
 	if !ValidRunID(runID) {
 		return nil, fmt.Errorf("verdict: run ID %q: want 1-128 characters of [A-Za-z0-9._:-]", runID)
 	}
@@ -167,6 +222,9 @@ func Lines(report []byte, runID string, ready bool, failed []string) ([]string, 
 			}
 		}
 		v.Failed = failed
+	}
+	if len(key) > 0 {
+		v.Sign(key)
 	}
 	var gz bytes.Buffer
 	// Header without name or time: the same report gives the same lines.
