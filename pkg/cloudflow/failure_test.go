@@ -56,6 +56,23 @@ func TestServerTokenAcrossAccepted5xx(t *testing.T) {
 	}
 }
 
+// TestServerTokenAcrossDroppedConnection: ECS carries out the create and
+// the connection drops before any answer. With the client token the
+// network error is retried like a 5xx, and ECS returns the first job.
+func TestServerTokenAcrossDroppedConnection(t *testing.T) {
+	e := newEnv(t)
+	e.fake.Console = fakecloud.ReadyConsole(0)
+	e.fake.InjectAccepted(fakecloud.CreateServer, fakecloud.Failure{})
+	st, _ := cloudflow.LoadState(filepath.Join(t.TempDir(), "s.json"), "ims_test")
+	if err := e.flow.Build(context.Background(), buildSpec(), st); err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	sameToken(t, e.fake, 2)
+	if n := len(e.fake.Servers()); n != 1 {
+		t.Errorf("servers = %+v, want one", e.fake.Servers())
+	}
+}
+
 // TestServerTokenAcrossRuns: the create is carried out but every answer is
 // lost until the retries run out, so the run ends without a job ID, as a
 // run killed during the call would. The token was saved before the call;

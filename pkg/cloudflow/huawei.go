@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -222,21 +223,32 @@ func oneLine(err error) string {
 
 // call runs one SDK call with retries and turns SDK errors into *APIError.
 func (h *Huawei) call(ctx context.Context, op string, fn func() error) error {
+	return h.callIdem(ctx, op, false, fn)
+}
+
+// callIdem is call for a call that idempotent says is safe to repeat
+// after a network failure too (a create carrying a client token).
+func (h *Huawei) callIdem(ctx context.Context, op string, idempotent bool, fn func() error) error {
 	return h.cfg.Retry.do(ctx, h.cfg.OnRetry, func() error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		return apiError(op, fn())
+		return apiError(op, idempotent, fn())
 	})
 }
 
-func apiError(op string, err error) error {
+func apiError(op string, idempotent bool, err error) error {
 	if err == nil {
 		return nil
 	}
 	var sre *sdkerr.ServiceResponseError
 	if errors.As(err, &sre) {
 		return &APIError{Op: op, StatusCode: sre.StatusCode, Code: sre.ErrorCode, Message: sre.ErrorMessage, RequestID: sre.RequestId}
+	}
+	// The SDK hands back net/http's *url.Error when no answer came.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &TransportError{Op: op, Err: err, Idempotent: idempotent}
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
@@ -371,7 +383,7 @@ func (h *Huawei) CreateServer(ctx context.Context, s ServerSpec) (string, []stri
 		Extendparam:      &ecsmodel.PostPaidServerExtendParam{DiskPrior: &diskPrior},
 	}
 	var resp *ecsmodel.CreatePostPaidServersResponse
-	err := h.call(ctx, "create server", func() (err error) {
+	err := h.callIdem(ctx, "create server", s.ClientToken != "", func() (err error) {
 		// The same request, token included, on every retry: a 5xx sent
 		// after ECS accepted the create then returns the first job.
 		resp, err = h.ecs.CreatePostPaidServers(&ecsmodel.CreatePostPaidServersRequest{

@@ -48,10 +48,24 @@ type Retry struct {
 // DefaultRetry suits the public cloud's throttling windows.
 var DefaultRetry = Retry{Attempts: 6, Base: 2 * time.Second, Max: 30 * time.Second}
 
+// TransportError is a call that got no answer (connection reset, request
+// timeout) although it may have been carried out.
+type TransportError struct {
+	Op  string
+	Err error
+	// Idempotent says the call is safe to repeat (a create carrying a
+	// client token): only then is it retried.
+	Idempotent bool
+}
+
+func (e *TransportError) Error() string { return e.Op + ": " + e.Err.Error() }
+func (e *TransportError) Unwrap() error { return e.Err }
+
 // do runs fn until it succeeds, returns a non-retryable error, runs out
-// of attempts or ctx ends. Only *APIError values that are Retryable are
-// retried: a network error on a create call may have created the resource,
-// so repeating it blindly could leak a second server.
+// of attempts or ctx ends. Retried are *APIError values that are
+// Retryable and idempotent *TransportError values: a network error on a
+// create call without a client token may have created the resource, so
+// repeating it blindly could leak a second server.
 func (r Retry) do(ctx context.Context, onRetry func(err error, delay time.Duration), fn func() error) error {
 	attempts := max(r.Attempts, 1)
 	delay := r.Base
@@ -61,7 +75,9 @@ func (r Retry) do(ctx context.Context, onRetry func(err error, delay time.Durati
 			return nil
 		}
 		var ae *APIError
-		if !errors.As(err, &ae) || !ae.Retryable() || i == attempts-1 {
+		var te *TransportError
+		retry := (errors.As(err, &ae) && ae.Retryable()) || (errors.As(err, &te) && te.Idempotent)
+		if !retry || i == attempts-1 {
 			return err
 		}
 		// Jitter (±25%) keeps parallel builds from retrying in step.

@@ -19,6 +19,8 @@ func TestRetry(t *testing.T) {
 		{"502", []error{&APIError{StatusCode: 502}}, 2, true},
 		{"404 not retried", []error{&APIError{StatusCode: 404}}, 1, false},
 		{"network error not retried", []error{errors.New("connection reset")}, 1, false},
+		{"lost answer not retried", []error{&TransportError{Op: "create image", Err: errors.New("EOF")}}, 1, false},
+		{"lost answer of an idempotent call", []error{&TransportError{Op: "create server", Err: errors.New("EOF"), Idempotent: true}}, 2, true},
 		{"always 500", []error{&APIError{StatusCode: 500}, &APIError{StatusCode: 500}, &APIError{StatusCode: 500}, &APIError{StatusCode: 500}, &APIError{StatusCode: 500}, &APIError{StatusCode: 500}}, 5, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

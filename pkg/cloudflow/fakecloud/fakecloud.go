@@ -208,7 +208,8 @@ func (f *Fake) Inject(route string, fs ...Failure) {
 
 // InjectAccepted queues error responses for a route's next requests that
 // are carried out all the same: the create happens, then the answer is
-// lost behind a gateway error (only the create routes honour it).
+// lost behind a gateway error, or with a zero Status the connection is
+// closed without any answer (only the create routes honour it).
 func (f *Fake) InjectAccepted(route string, fs ...Failure) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -225,6 +226,15 @@ func (f *Fake) lostAnswer(w http.ResponseWriter, service, route string) bool {
 		return false
 	}
 	f.accepted[route] = q[1:]
+	if q[0].Status == 0 {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return true
+			}
+		}
+		q[0] = Failure{Status: 502, Code: "FAKE.502", Message: "cannot drop the connection"}
+	}
 	f.writeError(w, service, q[0])
 	return true
 }
