@@ -1,32 +1,28 @@
 package initramfs
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"strings"
-
-	"github.com/cavaliergopher/cpio"
 )
 
-// The cpio members are parsed by github.com/cavaliergopher/cpio, which
-// streams newc (070701) and crc (070702) archives. It is lenient in three
-// ways that matter for telling a corrupt image from a good one, so this
-// file checks the raw header before handing it over (the header is only
-// peeked at, never parsed twice into different results):
-//   - it ignores hex parse errors (a field "0000zz00" reads as 0);
-//   - it returns io.EOF both for the TRAILER!!! member and for a stream
-//     that simply ends, so a truncated archive would look complete;
-//   - a body cut short ends with io.EOF, not io.ErrUnexpectedEOF.
-// It also never checks the crc format's checksum; body.Read does.
+// The cpio members (newc 070701 and crc 070702) are parsed here, from the
+// walk's buffered stream: every header field must be hexadecimal, a
+// truncated archive is an error (only TRAILER!!! ends one), a body must
+// have its full length, the crc format's checksum is verified, and the
+// bodies nobody reads are skipped in the buffer rather than copied out
+// (github.com/cavaliergopher/cpio, used before, was lenient on the first
+// three and copied every body twice).
 
 const (
 	newcMagic  = "070701"
 	crcMagic   = "070702"
 	headerLen  = 110
-	maxNameLen = 4096 // the library's limit (PATH_MAX)
+	maxNameLen = 4096 // PATH_MAX, as GNU cpio and the kernel
 	trailer    = "TRAILER!!!"
 )
 
@@ -130,94 +126,109 @@ func (w *walker) archive1(s *stream, layerName, decoder string, layer *FormatErr
 }
 
 func (w *walker) members(s *stream, idx int) error {
-	cr := cpio.NewReader(s.br)
-	var pad int64
 	for {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
-		hoff := s.offset() + pad
-		// Peek the whole header and name: the library reads exactly
-		// these bytes next (after pad).
-		b, err := s.br.Peek(int(pad) + headerLen)
+		hoff := s.offset()
+		b, err := s.br.Peek(headerLen)
 		if err != nil {
 			return w.readErr(s, hoff, err, "cpio header")
 		}
-		b = b[pad:]
 		nameSize, fileSize, err := checkHeader(b)
 		if err != nil {
 			return &errAt{hoff, err}
 		}
-		nb, err := s.br.Peek(int(pad) + headerLen + int(nameSize))
+		crc := string(b[:6]) == crcMagic
+		mode, _ := unhex(b[14:22])
+		sum, _ := unhex(b[102:110])
+		nb, err := s.br.Peek(headerLen + int(nameSize))
 		if err != nil {
 			return w.readErr(s, hoff, err, "cpio member name")
 		}
-		name := nb[int(pad)+headerLen:]
-		if name[len(name)-1] != 0 {
-			return &errAt{hoff, fmt.Errorf("corrupt cpio header: name %q is not NUL-terminated", printable(name))}
+		raw := nb[headerLen:]
+		if raw[len(raw)-1] != 0 {
+			return &errAt{hoff, fmt.Errorf("corrupt cpio header: name %q is not NUL-terminated", printable(raw))}
 		}
-		isTrailer := string(name[:len(name)-1]) == trailer
-		crc := string(b[:6]) == crcMagic
-		var sum uint32
-		if crc {
-			v, _ := unhex(b[102:110])
-			sum = uint32(v)
+		name := string(raw[:len(raw)-1])
+		if !crc && sum != 0 {
+			return &errAt{hoff, fmt.Errorf("corrupt cpio header (member %q): checksum field set in a newc header", printable(raw[:len(raw)-1]))}
 		}
-		hdr, err := cr.Next()
-		if err == io.EOF && isTrailer {
-			return nil
+		if name == trailer {
+			// What follows is NUL padding, which the caller skips.
+			_, err := s.br.Discard(headerLen + int(nameSize))
+			return err // nil: it was peeked
 		}
-		if err != nil {
-			if errors.Is(err, cpio.ErrHeader) {
-				return &errAt{hoff, fmt.Errorf("corrupt cpio header (member %q)", printable(name[:len(name)-1]))}
+		if _, err := s.br.Discard(headerLen + int(nameSize) + int(pad4(headerLen+nameSize))); err != nil {
+			return w.readErr(s, hoff, err, "cpio member name")
+		}
+		if hasDotDot(name) {
+			return &errAt{hoff, fmt.Errorf("%w: member %q has a \"..\" component", ErrUnsafeName, printable([]byte(name)))}
+		}
+		var linkname string
+		size := fileSize
+		if mode&0o170000 == 0o120000 {
+			// A symlink's body is its target.
+			if fileSize < 1 || fileSize > maxNameLen {
+				return &errAt{hoff, fmt.Errorf("corrupt cpio header (member %q): symlink target of %d bytes", printable([]byte(name)), fileSize)}
 			}
-			return w.readErr(s, hoff, err, "cpio member")
+			t, err := s.br.Peek(int(fileSize))
+			if err != nil {
+				return w.readErr(s, hoff, err, fmt.Sprintf("symlink target of %q", name))
+			}
+			linkname = string(t)
+			s.br.Discard(int(fileSize)) // peeked: cannot fail
+			size = 0
 		}
-		if hasDotDot(hdr.Name) {
-			return &errAt{hoff, fmt.Errorf("%w: member %q has a \"..\" component", ErrUnsafeName, printable([]byte(hdr.Name)))}
-		}
-		path := cleanPath(hdr.Name)
+		path := cleanPath(name)
 		if path == "" && w.opts.IncludeRoot {
 			path = "."
 		}
-		bd := &body{cr: cr, remaining: hdr.Size, crc: crc && hdr.Mode.IsRegular(), want: sum}
+		bd := &body{r: s.br, remaining: size, crc: crc && mode&0o170000 == 0o100000, want: uint32(sum)}
 		if path != "" {
 			e := Entry{
 				Path:     path,
-				Mode:     unixMode(uint32(hdr.Mode)),
-				Size:     hdr.Size,
-				Linkname: hdr.Linkname,
+				Mode:     unixMode(uint32(mode)),
+				Size:     size,
+				Linkname: linkname,
 				Archive:  idx,
 			}
 			if err := w.fn(e, bd); err != nil {
 				if bd.err != nil {
-					return w.readErr(s, hoff, bd.err, fmt.Sprintf("body of %q", hdr.Name))
+					return w.readErr(s, hoff, bd.err, fmt.Sprintf("body of %q", name))
 				}
 				return err
 			}
 		}
-		// Drain what fn left of the body (the library would too, but
-		// without noticing a short read).
+		// Skip what fn left of the body: the bytes are in the buffer
+		// already, Discard spares copying them out (a crc-format body is
+		// read, to sum it).
 		for i := 0; bd.remaining > 0; i++ {
-			if i%64 == 63 { // every 4 MiB of a big member
+			if i%16 == 15 { // every 4 MiB of a big member
 				if err := w.ctx.Err(); err != nil {
 					return err
 				}
 			}
-			if _, err := bd.Read(w.buf); err != nil {
-				if err == io.EOF {
-					break
-				}
-				return w.readErr(s, hoff, err, fmt.Sprintf("body of %q", hdr.Name))
+			var err error
+			if bd.crc {
+				_, err = bd.Read(w.buf)
+			} else {
+				var n int
+				n, err = s.br.Discard(int(min(bd.remaining, 256<<10)))
+				bd.remaining -= int64(n)
+			}
+			if err != nil && err != io.EOF {
+				return w.readErr(s, hoff, err, fmt.Sprintf("body of %q", name))
+			}
+			if err == io.EOF && bd.remaining > 0 {
+				return w.readErr(s, hoff, errShortBody, fmt.Sprintf("body of %q", name))
 			}
 		}
 		if bd.crc && bd.sum != bd.want {
-			return &errAt{hoff, fmt.Errorf("cpio crc mismatch for %q: header says %08x, data sums to %08x", hdr.Name, bd.want, bd.sum)}
+			return &errAt{hoff, fmt.Errorf("cpio crc mismatch for %q: header says %08x, data sums to %08x", name, bd.want, bd.sum)}
 		}
-		if hdr.Linkname != "" {
-			pad = pad4(int64(len(hdr.Linkname)))
-		} else {
-			pad = pad4(fileSize)
+		if _, err := s.br.Discard(int(pad4(fileSize))); err != nil {
+			return w.readErr(s, hoff, err, fmt.Sprintf("padding after %q", name))
 		}
 	}
 }
@@ -259,10 +270,10 @@ func hasDotDot(name string) bool {
 	return false
 }
 
-// body is the reader handed to fn: the library's reader for the current
-// member, made strict about length, summing the crc format's checksum.
+// body is the reader handed to fn: the member's bytes of the stream,
+// strict about length, summing the crc format's checksum.
 type body struct {
-	cr        *cpio.Reader
+	r         *bufio.Reader
 	remaining int64
 	crc       bool
 	want, sum uint32
@@ -279,7 +290,7 @@ func (b *body) Read(p []byte) (int, error) {
 	if int64(len(p)) > b.remaining {
 		p = p[:b.remaining]
 	}
-	n, err := b.cr.Read(p)
+	n, err := b.r.Read(p)
 	b.remaining -= int64(n)
 	if b.crc {
 		for _, c := range p[:n] {
