@@ -82,16 +82,17 @@ which prepagent reads from the metadata service as its --expect-volume.`,
 			if err != nil {
 				return err
 			}
-			f, err := g.flow(cmd)
-			if err != nil {
-				return err
-			}
+			f := g.newFlow(cmd)
 			f.ConsoleLines = v.consoleLines
+			// The verdict inputs are local: checked before credentials.
 			cb, stop, err := v.listen(f)
 			if err != nil {
 				return err
 			}
 			defer stop()
+			if err := g.connect(f); err != nil {
+				return err
+			}
 			spec.Callback = cb
 			msg := "image " + img.name + ", no state yet (saved to " + statePath + " once something is created)"
 			if exists(statePath) {

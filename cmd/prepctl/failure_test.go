@@ -77,6 +77,7 @@ func TestFlagsBeforeCredentials(t *testing.T) {
 		{[]string{"server", "create", "--iso-image", "i"}, "prepctl server create needs --server-name, --flavor, --vpc, --subnet, --az"},
 		{[]string{"iso", "register", "--name", "x"}, "prepctl iso register needs --image-url, --os-version"},
 		{[]string{"iso", "register", "--name", "x", "--image-url", "nobucket", "--os-version", "v"}, "want bucket:file.iso"},
+		{buildArgs(filepath.Join(t.TempDir(), "s.json"), "--hmac-key-file", "/nonexistent/verdict.key"), "--hmac-key-file"},
 	} {
 		code, _, errOut := c.run(tc.args...)
 		if code != exitcode.Error || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "credentials") {

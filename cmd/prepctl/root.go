@@ -77,12 +77,24 @@ func envOr(v, env string) string {
 // flow builds the SDK clients and a flow printing progress on stderr
 // (human) or stdout (--json).
 func (g *globalFlags) flow(cmd *cobra.Command) (*cloudflow.Flow, error) {
+	f := g.newFlow(cmd)
+	return f, g.connect(f)
+}
+
+// newFlow is a flow without a cloud yet: what the local inputs (verdict
+// key, callback listener) need before credentials are looked for.
+func (g *globalFlags) newFlow(cmd *cobra.Command) *cloudflow.Flow {
 	f := &cloudflow.Flow{Poll: g.poll, JobTimeout: g.jobTimeout}
 	if g.json {
 		f.Sink = cloudflow.JSONSink(cmd.OutOrStdout())
 	} else {
 		f.Sink = cloudflow.HumanSink(cmd.ErrOrStderr())
 	}
+	return f
+}
+
+// connect builds the SDK clients for f.
+func (g *globalFlags) connect(f *cloudflow.Flow) error {
 	retry := cloudflow.DefaultRetry
 	retry.Attempts = max(g.retries, 1)
 	h, err := cloudflow.NewHuawei(cloudflow.HuaweiConfig{
@@ -99,10 +111,10 @@ func (g *globalFlags) flow(cmd *cobra.Command) (*cloudflow.Flow, error) {
 		MetadataCredentials: g.metadataCredentials,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	f.Cloud = h
-	return f, nil
+	return nil
 }
 
 // result prints the outcome: "key: value" lines, or one JSON event.
