@@ -188,3 +188,12 @@ func TestWalkCancelEndless(t *testing.T) {
 		}
 	}
 }
+
+// The fuzz seed with a ".." member is what it claims.
+func TestFuzzSeedDotDot(t *testing.T) {
+	seed := []byte("070701" + "00000000" + "000081a4" + strings.Repeat("00000000", 2) + "00000001" +
+		strings.Repeat("00000000", 6) + "00000007" + "00000000" + "../x/a\x00\x00\x00\x00")
+	if _, err := Walk(context.Background(), bytes.NewReader(seed), "s", Options{}, func(Entry, io.Reader) error { return nil }); !errors.Is(err, ErrUnsafeName) {
+		t.Errorf("Walk = %v, want ErrUnsafeName", err)
+	}
+}
