@@ -157,7 +157,7 @@ func runOnce(cmd *cobra.Command, g *globalFlags, a runArgs) error {
 	cmd.SetContext(ctx) // the fix pass below runs under this lock
 	if b, err := root.ReadFile(stampPath); err == nil && !a.force {
 		msg := fmt.Sprintf("already ran (run %s, stamp %s); nothing to do (--force to run again)", strings.TrimSpace(string(b)), stampPath)
-		fmt.Fprintf(errOut, "prepagent: %s\n", msg)
+		fmt.Fprintf(errOut, "prepagent: %s\n", report.Printable(msg))
 		notify.Ready(msg) // a Type=notify unit started anyway must not time out
 		return nil
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -178,7 +178,7 @@ func runOnce(cmd *cobra.Command, g *globalFlags, a runArgs) error {
 		cfg.Live = live
 	}
 	for _, ig := range cfg.Ignored {
-		fmt.Fprintf(errOut, "prepagent: %s\n", ig)
+		fmt.Fprintf(errOut, "prepagent: %s\n", report.Printable(ig.String()))
 	}
 	for _, l := range cfg.Summary() {
 		log.Debug("config", "setting", l)
@@ -227,10 +227,10 @@ func runOnce(cmd *cobra.Command, g *globalFlags, a runArgs) error {
 		return withCode(exitcode.Error, err)
 	}
 	for _, d := range ds {
-		fmt.Fprintf(errOut, "delivery: %s\n", d)
+		fmt.Fprintf(errOut, "delivery: %s\n", report.Printable(d.String()))
 	}
 	if f := notify.Failures(ds); len(f) > 0 {
-		fmt.Fprintf(errOut, "prepagent: %d channel(s) failed; the verdict stands: %s\n", len(f), msg.Verdict.Line())
+		fmt.Fprintf(errOut, "prepagent: %d channel(s) failed; the verdict stands: %s\n", len(f), report.Printable(msg.Verdict.Line()))
 	}
 	if runErr != nil {
 		// No stamp: after the cause is fixed, the next boot runs again.
@@ -248,9 +248,9 @@ func runOnce(cmd *cobra.Command, g *globalFlags, a runArgs) error {
 		case !rep.Ready:
 			fmt.Fprintln(errOut, "prepagent: not powering off: the verdict is NOT READY")
 		case !reached:
-			fmt.Fprintf(errOut, "prepagent: not powering off: %s\n", why)
+			fmt.Fprintf(errOut, "prepagent: not powering off: %s\n", report.Printable(why))
 		default:
-			fmt.Fprintf(errOut, "prepagent: powering off: %s\n", strings.Join(cfg.PoweroffCommand, " "))
+			fmt.Fprintf(errOut, "prepagent: powering off: %s\n", report.Printable(strings.Join(cfg.PoweroffCommand, " ")))
 			pctx, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
 			if err := powerOff(pctx, cfg.PoweroffCommand); err != nil {
