@@ -44,11 +44,11 @@ func FuzzInterfaces(f *testing.F) {
 		if got := pf.bytes(); string(got) != string(data) {
 			t.Fatalf("round trip:\n%q\n%q", data, got)
 		}
-		_, out, err := normalizeInterfaces("/etc/network/interfaces", data, map[string]bool{}, testPolicy("ens3"))
+		_, out, err := normalizeInterfaces("/etc/network/interfaces", data, newIfupdownCtx(), testPolicy("ens3"))
 		if err != nil {
 			t.Fatalf("normalize after a successful parse: %v", err)
 		}
-		cfgs, out2, err := normalizeInterfaces("/etc/network/interfaces", out, map[string]bool{}, testPolicy("ens3"))
+		cfgs, out2, err := normalizeInterfaces("/etc/network/interfaces", out, newIfupdownCtx(), testPolicy("ens3"))
 		if err != nil {
 			t.Fatalf("fixed output does not parse: %v\n%q", err, out)
 		}

@@ -321,7 +321,16 @@ func normalizeIfcfg(p string, data []byte, suse bool, pol *policy) (Config, []by
 			c.Problems = append(c.Problems, "STARTMODE "+sm+" -> auto")
 		}
 	} else {
-		if ob, ok := f.get("ONBOOT"); ok && !yes(ob) {
+		ob, hasOB := f.get("ONBOOT")
+		switch {
+		case pol.primary.Scheme == SchemeKernel && !pol.primary.plausible(name) && nicName(name):
+			// With kernel names no NIC is called ens3: starting it at
+			// boot only makes network-scripts wait for it and fail.
+			if !hasOB || yes(ob) {
+				f.set("ONBOOT", "no")
+				c.Problems = append(c.Problems, "ONBOOT -> no (no NIC is named "+name+" with kernel names)")
+			}
+		case hasOB && !yes(ob):
 			f.set("ONBOOT", "yes")
 			c.Problems = append(c.Problems, "ONBOOT "+ob+" -> yes")
 		}

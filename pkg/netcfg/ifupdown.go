@@ -171,21 +171,16 @@ func (f *ifFile) hasOptionPrefix(si int, prefixes ...string) bool {
 	return false
 }
 
-// normalizeInterfaces checks and fixes one interfaces file. auto holds
-// the interfaces brought up at boot by any file ("auto", "allow-auto");
+// normalizeInterfaces checks and fixes one interfaces file. x describes
+// all the files (x.auto: interfaces brought up at boot by any of them);
 // the primary NIC gets an "auto" line here when it has none.
-func normalizeInterfaces(p string, data []byte, auto map[string]bool, pol *policy) ([]Config, []byte, error) {
+func normalizeInterfaces(p string, data []byte, x *ifupdownCtx, pol *policy) ([]Config, []byte, error) {
 	f, err := parseInterfaces(p, data)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, s := range f.stanzas {
-		if s.kind == "auto" || s.kind == "allow-auto" {
-			for _, a := range s.args {
-				auto[a] = true
-			}
-		}
-	}
+	x.learn(f)
+	auto := x.auto
 	var cfgs []Config
 	drop := map[int]bool{}
 	type insert struct {
@@ -207,7 +202,9 @@ func normalizeInterfaces(p string, data []byte, auto map[string]bool, pol *polic
 			cfgs = append(cfgs, c)
 			continue
 		}
-		c.Match = []string{name}
+		if _, ok := x.patternIfaces[name]; !ok {
+			c.Match = []string{name}
+		}
 		var rm []string
 		for _, i := range f.options(si) {
 			if w := f.lines[i].words[0]; w == "hwaddress" {
@@ -265,7 +262,7 @@ func normalizeInterfaces(p string, data []byte, auto map[string]bool, pol *polic
 		}
 	}
 	f.lines = out
-	return cfgs, f.bytes(), nil
+	return append(cfgs, patternConfigs(p, f, x)...), f.bytes(), nil
 }
 
 // interfacesFiles lists the main file and everything it sources, in
@@ -344,22 +341,16 @@ func scanIfupdown(root *rootfs.Root, rd reader, pol *policy, st *state) error {
 	if err != nil {
 		return err
 	}
-	auto := map[string]bool{}
+	x := newIfupdownCtx()
 	for _, p := range files {
 		f, err := parseInterfaces(p, data[p])
 		if err != nil {
 			return err
 		}
-		for _, s := range f.stanzas {
-			if s.kind == "auto" || s.kind == "allow-auto" {
-				for _, a := range s.args {
-					auto[a] = true
-				}
-			}
-		}
+		x.learn(f)
 	}
 	for _, p := range files {
-		cfgs, out, err := normalizeInterfaces(p, data[p], auto, pol)
+		cfgs, out, err := normalizeInterfaces(p, data[p], x, pol)
 		if err != nil {
 			return err
 		}

@@ -105,7 +105,13 @@ type Detail struct {
 	CoveredBy []string `json:"covered_by,omitempty"`
 	// Create is the file fix adds because nothing matches the primary NIC.
 	Create string `json:"create,omitempty"`
-	Live   *Live  `json:"live,omitempty"`
+	// CreateAlso are files the new configuration needs besides Create
+	// (the udev settle drop-in of an ifupdown pattern stanza).
+	CreateAlso []string `json:"create_also,omitempty"`
+	// BootNames is set when fix adds net.ifnames=0 to the boot
+	// configuration because the stack needs a stable device name.
+	BootNames *BootNames `json:"boot_names,omitempty"`
+	Live      *Live      `json:"live,omitempty"`
 }
 
 // Checks returns this package's checks.
@@ -130,10 +136,15 @@ type fileResult struct {
 	// remove: fix deletes the file (a .link renaming by MAC).
 	remove bool
 	mode   fs.FileMode
+	// chmeta is the mode and owner the file must get for its stack to
+	// load it (NetworkManager keyfiles, netplan files); chmetaNote says
+	// what changes.
+	chmeta     *rootfs.FileMeta
+	chmetaNote string
 }
 
 func (f *fileResult) changed() bool {
-	return f.remove || string(f.in) != string(f.out)
+	return f.remove || string(f.in) != string(f.out) || f.chmeta != nil
 }
 
 // state is one scan of the root.
@@ -145,6 +156,22 @@ type state struct {
 	create     string
 	createData []byte
 	createMode fs.FileMode
+	// createEdits: create is an existing file rewritten (ifupdown).
+	createEdits bool
+	// also are files the new configuration needs besides create.
+	also []newFile
+	// bootFiles are the boot configuration edits of detail.BootNames.
+	bootFiles map[string][]byte
+	// uncoverable: the stack needs a stable device name and the boot
+	// configuration offers no place to make it one.
+	uncoverable string
+}
+
+// newFile is a file fix adds.
+type newFile struct {
+	path string
+	data []byte
+	mode fs.FileMode
 }
 
 func (s *state) add(p string, fr *fileResult) {
@@ -164,7 +191,17 @@ func scan(root *rootfs.Root, rd reader, info osinfo.Info) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
+	return scanWith(root, rd, info, prim, nil)
+}
+
+// scanWith scans for primary NIC prim; boot is set on the second pass,
+// after the first found that net.ifnames=0 must be added.
+func scanWith(root *rootfs.Root, rd reader, info osinfo.Info, prim Primary, boot *state) (*state, error) {
+	var err error
 	st := &state{detail: Detail{Primary: prim, Stacks: DetectStacks(root, info)}}
+	if boot != nil {
+		st.detail.BootNames, st.bootFiles = boot.detail.BootNames, boot.bootFiles
+	}
 	pol := &policy{primary: prim}
 	scanners := []func(*rootfs.Root, reader, *policy, *state) error{
 		scanIfcfg, scanSUSE, scanKeyfiles, scanNetplan, scanIfupdown, scanNetworkd,
@@ -192,12 +229,39 @@ func scan(root *rootfs.Root, rd reader, info osinfo.Info) (*state, error) {
 			st.detail.CoveredBy = append(st.detail.CoveredBy, "NetworkManager's automatic DHCP profile for unconfigured Ethernet NICs (no no-auto-default=*)")
 		}
 	}
+	if len(st.detail.CoveredBy) == 0 && len(st.detail.Stacks) > 0 && prim.Scheme != SchemeKernel && ifcfgStack(root, st.detail.Stacks[0], info) {
+		// The stack names the device: make the name stable (eth0) rather
+		// than guess it, then look again for a configuration of eth0.
+		why := st.detail.Stacks[0] + " configures a NIC by its device name"
+		bn, files, err := planBootNames(root, rd, info, why)
+		if err != nil {
+			return nil, err
+		}
+		if bn == nil {
+			st.uncoverable = why + ", and no boot configuration (/etc/default/grub, BLS entries, grubenv, /etc/kernel/cmdline) was found to add " + KernelNamesArg + " to"
+			return st, nil
+		}
+		st.detail.BootNames, st.bootFiles = bn, files
+		// Again with eth0 as the primary: configurations are judged
+		// (and, for names kernel naming never gives, kept out of the
+		// boot) as they will be once net.ifnames=0 is in effect.
+		return scanWith(root, rd, info, Primary{Name: "eth0", Scheme: SchemeKernel, Globs: []string{"eth0"},
+			Reason: KernelNamesArg + " added by fix (" + why + ")"}, st)
+	}
 	if len(st.detail.CoveredBy) == 0 && len(st.detail.Stacks) > 0 {
 		st.create, st.createData, st.createMode, err = newConfig(root, stateReader{st, rd}, st.detail.Stacks[0], prim, info)
 		if err != nil {
 			return nil, err
 		}
 		st.detail.Create = st.create
+		st.also = companionFiles(st.detail.Stacks[0], prim, st.createData)
+		for _, f := range st.also {
+			st.detail.CreateAlso = append(st.detail.CreateAlso, f.path)
+		}
+		_, st.createEdits, err = readOpt(stateReader{st, rd}, st.create)
+		if err != nil {
+			return nil, err
+		}
 	}
 	return st, nil
 }
@@ -213,7 +277,7 @@ func (Check) Check(ctx context.Context, env *check.Env) (check.Result, error) {
 	res := check.Result{Detail: d}
 	var fixes []string
 	var problems, warns int
-	res.Evidence = append(res.Evidence, fmt.Sprintf("primary NIC of a new ECS: %s (%s)", d.Primary.Name, d.Primary.Reason))
+	res.Evidence = append(res.Evidence, fmt.Sprintf("primary NIC of a new ECS: %s (%s naming: %s)", d.Primary, d.Primary.Scheme, d.Primary.Reason))
 	if len(d.Stacks) > 0 {
 		res.Evidence = append(res.Evidence, "network stacks present: "+strings.Join(d.Stacks, ", "))
 	}
@@ -231,27 +295,46 @@ func (Check) Check(ctx context.Context, env *check.Env) (check.Result, error) {
 		if fr := st.files[p]; fr.changed() {
 			if fr.remove {
 				fixes = append(fixes, "delete "+p)
+			} else if string(fr.in) == string(fr.out) {
+				fixes = append(fixes, "chmod "+p)
 			} else {
 				fixes = append(fixes, "edit "+p)
 			}
 		}
 	}
+	if bn := d.BootNames; bn != nil {
+		problems++
+		res.Evidence = append(res.Evidence, fmt.Sprintf("%s: without %s the first NIC's name depends on the PCI slot the cloud gives it; fix adds it, so the first NIC is eth0", bn.Why, KernelNamesArg))
+		fixes = append(fixes, "add "+KernelNamesArg+" to "+strings.Join(bn.Files, ", "))
+		if len(bn.Regenerate) > 0 {
+			fixes = append(fixes, "regenerate "+bn.RegenerateTarget+" with `"+strings.Join(bn.Regenerate, " ")+"`")
+		}
+	}
 	switch {
+	case st.uncoverable != "":
+		problems++
+		res.Evidence = append(res.Evidence, st.uncoverable)
 	case len(d.CoveredBy) > 0:
-		res.Evidence = append(res.Evidence, fmt.Sprintf("%s is configured by %s", d.Primary.Name, strings.Join(d.CoveredBy, ", ")))
+		res.Evidence = append(res.Evidence, fmt.Sprintf("%s is configured by %s", d.Primary, strings.Join(d.CoveredBy, ", ")))
 	case st.create != "":
 		problems++
-		res.Evidence = append(res.Evidence, fmt.Sprintf("no Ethernet configuration matches %s", d.Primary.Name))
-		fixes = append(fixes, "create "+st.create+" (DHCP on "+d.Primary.Name+")")
+		res.Evidence = append(res.Evidence, fmt.Sprintf("no Ethernet configuration matches %s", d.Primary))
+		verb := "create "
+		if st.createEdits {
+			verb = "edit "
+		}
+		fixes = append(fixes, verb+st.create+" (DHCP on "+d.Primary.String()+")")
+		for _, f := range st.also {
+			fixes = append(fixes, "create "+f.path)
+		}
 	default:
 		problems++
-		res.Evidence = append(res.Evidence, fmt.Sprintf("no Ethernet configuration matches %s and no known network stack (NetworkManager, netplan, ifupdown, networkd, wicked, network-scripts) was found to write one for", d.Primary.Name))
+		res.Evidence = append(res.Evidence, fmt.Sprintf("no Ethernet configuration matches %s and no known network stack (NetworkManager, netplan, ifupdown, networkd, wicked, network-scripts) was found to write one for", d.Primary))
 	}
 	res.Evidence = append(res.Evidence, d.Live.evidence()...)
-	if lv := d.Live; lv.Primary != "" && lv.PrimaryVirtio && !d.Primary.matchedBy([]string{lv.Primary}) {
-		// The temporary ECS is the same platform: a different live name
-		// means the prediction (or the boot configuration) is off.
-		res.Evidence = append(res.Evidence, fmt.Sprintf("live: this guest's virtio NIC is %s, but %s is predicted for a new ECS: check net.ifnames in the boot configuration", lv.Primary, d.Primary.Name))
+	if lv := d.Live; lv.Primary != "" && !d.Primary.plausible(lv.Primary) {
+		// Evidence only: the verdict does not depend on the live name.
+		res.Evidence = append(res.Evidence, fmt.Sprintf("live: this guest's NIC is %s, a name %s naming does not give (boot configuration changed since boot?)", lv.Primary, d.Primary.Scheme))
 	}
 	switch {
 	case problems > 0:
@@ -263,7 +346,7 @@ func (Check) Check(ctx context.Context, env *check.Env) (check.Result, error) {
 		res.Summary = fmt.Sprintf("Ethernet configs use DHCP without MAC binding; %d bond/bridge/VLAN/Wi-Fi config(s) left alone", warns)
 	default:
 		res.Status = check.Pass
-		res.Summary = fmt.Sprintf("Ethernet configs use DHCP without MAC binding; %s is configured", d.Primary.Name)
+		res.Summary = fmt.Sprintf("Ethernet configs use DHCP without MAC binding; %s is configured", d.Primary)
 	}
 	res.Fix = strings.Join(fixes, "; ")
 	return res, nil
@@ -294,6 +377,16 @@ func (Check) Fix(ctx context.Context, env *check.Env, _ check.Result) error {
 		if err := env.Edit.WriteFile(p, fr.out, fr.mode); err != nil {
 			return err
 		}
+		if fr.chmeta != nil {
+			if err := env.Edit.Chmeta(p, *fr.chmeta, fr.chmetaNote); err != nil {
+				return err
+			}
+		}
+	}
+	if bn := st.detail.BootNames; bn != nil {
+		if err := applyBootNames(ctx, env, bn, st.bootFiles); err != nil {
+			return err
+		}
 	}
 	if st.create != "" {
 		if err := env.Edit.MkdirAll(path.Dir(st.create), 0o755); err != nil {
@@ -301,6 +394,14 @@ func (Check) Fix(ctx context.Context, env *check.Env, _ check.Result) error {
 		}
 		if err := env.Edit.WriteFile(st.create, st.createData, st.createMode); err != nil {
 			return err
+		}
+		for _, f := range st.also {
+			if err := env.Edit.MkdirAll(path.Dir(f.path), 0o755); err != nil {
+				return err
+			}
+			if err := env.Edit.WriteFile(f.path, f.data, f.mode); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

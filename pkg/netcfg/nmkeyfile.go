@@ -1,6 +1,7 @@
 package netcfg
 
 import (
+	"fmt"
 	"path"
 	"regexp"
 	"strings"
@@ -67,11 +68,31 @@ func normalizeKeyfile(p string, data []byte, pol *policy) (Config, []byte, error
 		}
 	}
 	if ifn, ok := f.get("connection", "interface-name"); ok && ifn != "" {
-		if pol.primary.plausible(ifn) {
-			c.Match = []string{ifn}
-		} else {
+		switch {
+		case !pol.primary.plausible(ifn):
 			f.del("connection", keyIs("interface-name"))
 			c.Problems = append(c.Problems, "remove interface-name="+ifn+" (no such NIC under "+pol.primary.Scheme+" naming)")
+		case pol.primary.Scheme != SchemeKernel && nicName(ifn):
+			// The install NIC's name: a new server's NIC may sit in
+			// another slot and get another name. Without the key the
+			// profile applies to any Ethernet device.
+			f.del("connection", keyIs("interface-name"))
+			c.Problems = append(c.Problems, "remove interface-name="+ifn+" (the cloud chooses the NIC's slot and so its name)")
+		default:
+			c.Match = []string{ifn}
+		}
+	}
+	// [match] interface-name is a list of shell globs; "!" negates and
+	// "|"/"&" mark optional/mandatory elements (nm-settings-nmcli(5)).
+	if m, ok := f.get("match", "interface-name"); ok && m != "" && len(c.Match) == 0 {
+		for _, g := range strings.FieldsFunc(m, func(r rune) bool { return r == ';' || r == ',' || r == ' ' }) {
+			g = strings.TrimLeft(g, "|&")
+			if g != "" && !strings.HasPrefix(g, "!") {
+				c.Match = append(c.Match, g)
+			}
+		}
+		if len(c.Match) == 0 {
+			c.Match = []string{"-"} // only negations: matches nothing we can name
 		}
 	}
 	if len(c.Match) == 0 {
@@ -147,9 +168,19 @@ func scanKeyfiles(root *rootfs.Root, rd reader, pol *policy, st *state) error {
 				}
 				out = data
 			}
-			// New keyfiles are written 0600; the journal keeps an
-			// existing file's own mode.
-			st.add(p, &fileResult{configs: []Config{c}, in: data, out: out, mode: 0o600})
+			fr := &fileResult{configs: []Config{c}, in: data, out: out, mode: 0o600}
+			if dir == KeyfileDir {
+				// NetworkManager skips a keyfile that is not owned by
+				// root or that others may read ("insecure permissions"):
+				// the profile does not exist for it until fixed.
+				if m, err := root.MetaOf(p); err == nil && (m.Mode&0o077 != 0 || m.UID != 0) {
+					want := rootfs.FileMeta{Mode: 0o600}
+					fr.chmeta = &want
+					fr.chmetaNote = fmt.Sprintf("mode %04o owner %d:%d -> 0600 root:root (NetworkManager ignores other keyfiles)", m.Mode.Perm(), m.UID, m.GID)
+					fr.configs[0].Problems = append(fr.configs[0].Problems, fr.chmetaNote)
+				}
+			}
+			st.add(p, fr)
 		}
 	}
 	return nil

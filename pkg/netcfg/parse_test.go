@@ -13,9 +13,9 @@ import (
 
 func testPolicy(name string) *policy {
 	if name == "eth0" {
-		return &policy{primary: Primary{Name: "eth0", Scheme: SchemeKernel}}
+		return &policy{primary: Primary{Name: "eth0", Scheme: SchemeKernel, Globs: []string{"eth0"}}}
 	}
-	return &policy{primary: Primary{Name: PredictableName, Alternatives: []string{PredictableAlt}, Scheme: SchemePredictable}}
+	return &policy{primary: Primary{Scheme: SchemePredictable, Globs: []string{"en*", "eth*"}}}
 }
 
 func TestShellLine(t *testing.T) {
@@ -102,12 +102,26 @@ func TestKeyfileKeepsUnrelatedAndComments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "# managed by kickstart\n[connection]\nid=ens3\ntype=802-3-ethernet\ninterface-name=ens3\n\n[802-3-ethernet]\nmtu=1450\n\n[ipv4]\nmethod=auto\nroute-metric=100\n# trailing comment"
+	// Predictable naming: the install NIC's name goes, the profile then
+	// applies to any Ethernet NIC.
+	want := "# managed by kickstart\n[connection]\nid=ens3\ntype=802-3-ethernet\n\n[802-3-ethernet]\nmtu=1450\n\n[ipv4]\nmethod=auto\nroute-metric=100\n# trailing comment"
 	if string(out) != want {
 		t.Errorf("got:\n%s\nwant:\n%s", out, want)
 	}
-	if len(c.Match) != 1 || c.Match[0] != "ens3" {
-		t.Errorf("match = %v, want [ens3]", c.Match)
+	if len(c.Match) != 0 || !c.CatchAll {
+		t.Errorf("match = %v catch-all %v, want a catch-all profile", c.Match, c.CatchAll)
+	}
+	// Kernel naming: eth0 is stable and stays.
+	k := "[connection]\nid=eth0\ntype=ethernet\ninterface-name=eth0\n"
+	c, out, _ = normalizeKeyfile("/k", []byte(k), testPolicy("eth0"))
+	if string(out) != k || len(c.Match) != 1 || c.Match[0] != "eth0" {
+		t.Errorf("kernel naming: got %q match %v, want unchanged, [eth0]", out, c.Match)
+	}
+	// [match] interface-name globs count as the profile's match.
+	g := "[connection]\nid=any\ntype=ethernet\n[match]\ninterface-name=en*;eth*;!eth9\n"
+	c, _, _ = normalizeKeyfile("/k", []byte(g), testPolicy("ens3"))
+	if !testPolicy("ens3").primary.matchedBy(c.Match) || c.CatchAll {
+		t.Errorf("[match] globs: match %v, want en* eth* covering the primary", c.Match)
 	}
 	// ipv4 section missing entirely: NetworkManager defaults to auto.
 	_, out, _ = normalizeKeyfile("/k", []byte("[connection]\nid=a\ntype=ethernet\n"), testPolicy("ens3"))
@@ -206,21 +220,21 @@ func TestDetectPrimary(t *testing.T) {
 		files map[string]string
 		link  string
 		os    osinfo.Info
-		want  string
+		want  string // "": predictable naming, no name known
 	}{
-		{"nothing", nil, "", osinfo.Info{}, "ens3"},
+		{"nothing", nil, "", osinfo.Info{}, ""},
 		{"grub default", map[string]string{"etc/default/grub": "GRUB_CMDLINE_LINUX=\"quiet\"\nGRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX net.ifnames=0\"\n"}, "", osinfo.Info{}, "eth0"},
 		{"kernel cmdline", map[string]string{"etc/kernel/cmdline": "root=/dev/vda1 net.ifnames=0\n"}, "", osinfo.Info{}, "eth0"},
 		{"grubenv kernelopts", map[string]string{"boot/grub2/grubenv": "# GRUB Environment Block\nkernelopts=root=UUID=x ro net.ifnames=0 biosdevname=0\n"}, "", osinfo.Info{}, "eth0"},
 		{"efi grub.cfg", map[string]string{"boot/efi/EFI/openEuler/grub.cfg": "\tlinuxefi /vmlinuz root=/dev/x net.ifnames=0\n"}, "", osinfo.Info{}, "eth0"},
-		{"net.ifnames=1", map[string]string{"etc/kernel/cmdline": "net.ifnames=1\n"}, "", osinfo.Info{}, "ens3"},
+		{"net.ifnames=1", map[string]string{"etc/kernel/cmdline": "net.ifnames=1\n"}, "", osinfo.Info{}, ""},
 		{"udev mask", nil, "etc/udev/rules.d/80-net-setup-link.rules", osinfo.Info{}, "eth0"},
 		{"centos 7 virtio", nil, "", osinfo.Info{ID: "centos", VersionID: "7", Family: osinfo.RHEL}, "eth0"},
 		{"euleros 2.0", nil, "", osinfo.Info{ID: "euleros", VersionID: "2.0", Family: osinfo.RHEL}, "eth0"},
-		{"rocky 8", nil, "", osinfo.Info{ID: "rocky", VersionID: "8.9", Family: osinfo.RHEL}, "ens3"},
-		{"openEuler 22.03", nil, "", osinfo.Info{ID: "openeuler", VersionID: "22.03", Family: osinfo.RHEL}, "ens3"},
+		{"rocky 8", nil, "", osinfo.Info{ID: "rocky", VersionID: "8.9", Family: osinfo.RHEL}, ""},
+		{"openEuler 22.03", nil, "", osinfo.Info{ID: "openeuler", VersionID: "22.03", Family: osinfo.RHEL}, ""},
 		{"sles", nil, "", osinfo.Info{ID: "sles", VersionID: "15.5", Family: osinfo.SUSE}, "eth0"},
-		{"sles net.ifnames=1", map[string]string{"etc/kernel/cmdline": "net.ifnames=1\n"}, "", osinfo.Info{ID: "sles", VersionID: "15.5", Family: osinfo.SUSE}, "ens3"},
+		{"sles net.ifnames=1", map[string]string{"etc/kernel/cmdline": "net.ifnames=1\n"}, "", osinfo.Info{ID: "sles", VersionID: "15.5", Family: osinfo.SUSE}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -239,7 +253,10 @@ func TestDetectPrimary(t *testing.T) {
 				t.Fatal(err)
 			}
 			if p.Name != tt.want {
-				t.Errorf("DetectPrimary() = %s (%s), want %s", p.Name, p.Reason, tt.want)
+				t.Errorf("DetectPrimary() = %q (%s), want %q", p.Name, p.Reason, tt.want)
+			}
+			if want := tt.want == ""; want != (p.Scheme == SchemePredictable) {
+				t.Errorf("scheme %s for name %q", p.Scheme, p.Name)
 			}
 		})
 	}
@@ -269,8 +286,8 @@ func TestNMAutoDefaultCovers(t *testing.T) {
 		if res.Status != tt.want {
 			t.Errorf("conf %q: status %s, want %s\n%s", tt.conf, res.Status, tt.want, strings.Join(res.Evidence, "\n"))
 		}
-		if d := res.Detail.(*Detail); tt.want == check.Fail && d.Create != "/etc/NetworkManager/system-connections/ens3.nmconnection" {
-			t.Errorf("create = %q, want the ens3 keyfile", d.Create)
+		if d := res.Detail.(*Detail); tt.want == check.Fail && d.Create != "/etc/NetworkManager/system-connections/prepagent-primary.nmconnection" {
+			t.Errorf("create = %q, want the catch-all keyfile", d.Create)
 		}
 	}
 }

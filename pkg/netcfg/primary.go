@@ -16,31 +16,29 @@ const (
 	SchemePredictable = "predictable" // systemd/udev predictable names
 )
 
-// PredictableName is the name udev gives the first virtio NIC of a Huawei
-// Cloud KVM ECS, and PredictableAlt the other name it may get.
+// The primary NIC of a server made from the image is "the first Ethernet
+// NIC", whatever name it gets. Its name is not ours to predict: the image
+// is used on many flavors (KVM and Xen families, x86 and Arm, ISO-booted
+// servers with emulated hardware), and udev's predictable name encodes the
+// PCI slot (ens3, enp0s9), which the install machine and the cloud do not
+// share. Only with kernel naming (net.ifnames=0) is the first NIC's name
+// known: eth0.
 //
-// Assumption, and why: KVM ECS flavors are QEMU i440fx machines; QEMU puts
-// the host bridge in slot 0, the PIIX3 ISA/IDE/USB functions in slot 1 and
-// the VGA in slot 2, so the first NIC (virtio-net, driver virtio_net) is
-// 0000:00:03.0. QEMU's ACPI tables give each hot-pluggable slot a _SUN
-// (slot number) equal to its slot, and udev's default NamePolicy prefers
-// the slot name (ID_NET_NAME_SLOT, "ens3") over the path name
-// (ID_NET_NAME_PATH, "enp0s3"), which it uses when no _SUN is exposed.
-// Either name counts as matching. Huawei's own public images put
-// net.ifnames=0 on the command line and get eth0, which is what this check
-// reports whenever the boot configuration does the same.
-const (
-	PredictableName = "ens3"
-	PredictableAlt  = "enp0s3"
-)
+// So a configuration counts for the primary NIC only when it matches every
+// name the naming scheme can give the first NIC (see Primary.samples):
+// a NetworkManager profile without interface-name, a netplan or networkd
+// match on a name glob, an ifupdown pattern stanza, or eth0 with kernel
+// naming.
 
-// Primary is the name the primary NIC of an ECS created from the image
-// will get.
+// Primary is the naming scheme the first NIC of a new server gets.
 type Primary struct {
-	Name         string   `json:"name"`
-	Alternatives []string `json:"alternatives,omitempty"`
-	Scheme       string   `json:"scheme"`
-	// Reason says which setting decided the name.
+	// Name is the first NIC's name when the scheme makes it stable (eth0
+	// with kernel naming); empty when any name is possible.
+	Name   string `json:"name,omitempty"`
+	Scheme string `json:"scheme"`
+	// Globs are the name globs prepagent writes for the primary NIC.
+	Globs []string `json:"globs"`
+	// Reason says which setting decided the scheme.
 	Reason string `json:"reason"`
 	// Biosdevname is true when biosdevname=0 is also set (RHEL asks for
 	// both; biosdevname only renames NICs with SMBIOS slot data, which a
@@ -48,19 +46,47 @@ type Primary struct {
 	Biosdevname bool `json:"biosdevname_off,omitempty"`
 }
 
-func (p Primary) names() []string { return append([]string{p.Name}, p.Alternatives...) }
+// predictableSamples are names the first NIC gets under predictable
+// naming on the platforms an image meets: slot names (any slot), path
+// names, onboard names, systemd 255's Xen netfront name, and eth0 (Xen
+// netfront and other NICs udev cannot name keep their kernel name, as on
+// Debian 12's systemd 252).
+var predictableSamples = []string{"eth0", "ens3", "ens9", "enp0s3", "enp0s9", "enp7s0", "enX0", "eno1", "enP2p0s1"}
 
-// matchedBy reports whether any glob (fnmatch style, as netplan and
-// networkd use) matches one of the primary's names.
+// samples are the names a configuration must match to count as covering
+// the primary NIC.
+func (p Primary) samples() []string {
+	if p.Scheme == SchemeKernel {
+		return []string{"eth0"}
+	}
+	return predictableSamples
+}
+
+// String names the primary NIC for evidence.
+func (p Primary) String() string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return "the first Ethernet NIC (any name: " + strings.Join(p.Globs, " ") + ")"
+}
+
+// matchedBy reports whether globs (fnmatch style, as netplan, networkd
+// and NetworkManager use; "!" negations are ignored) match every name the
+// primary NIC may get.
 func (p Primary) matchedBy(globs []string) bool {
-	for _, g := range globs {
-		for _, n := range p.names() {
-			if ok, err := path.Match(g, n); err == nil && ok {
-				return true
+	for _, n := range p.samples() {
+		ok := false
+		for _, g := range globs {
+			if m, err := path.Match(g, n); err == nil && m {
+				ok = true
+				break
 			}
 		}
+		if !ok {
+			return false
+		}
 	}
-	return false
+	return len(globs) > 0
 }
 
 var (
@@ -74,7 +100,12 @@ func (p Primary) plausible(name string) bool {
 	if p.Scheme == SchemeKernel {
 		return kernelName.MatchString(name)
 	}
-	return predictableName.MatchString(name)
+	return predictableName.MatchString(name) || kernelName.MatchString(name)
+}
+
+// nicName reports names the install may have given an Ethernet NIC.
+func nicName(name string) bool {
+	return kernelName.MatchString(name) || predictableName.MatchString(name)
 }
 
 // Places where the boot configuration keeps the kernel command line.
@@ -137,19 +168,19 @@ func DetectPrimary(root *rootfs.Root, info osinfo.Info) (Primary, error) {
 		}
 	}
 	if len(off) > 0 {
-		return Primary{Name: "eth0", Scheme: SchemeKernel, Biosdevname: bios,
+		return Primary{Name: "eth0", Scheme: SchemeKernel, Globs: []string{"eth0"}, Biosdevname: bios,
 			Reason: "net.ifnames=0 in " + strings.Join(off, ", ")}, nil
 	}
 	for _, m := range namingMasks {
 		if t, err := root.Readlink(m); err == nil && t == "/dev/null" {
-			return Primary{Name: "eth0", Scheme: SchemeKernel, Reason: m + " masks predictable naming"}, nil
+			return Primary{Name: "eth0", Scheme: SchemeKernel, Globs: []string{"eth0"}, Reason: m + " masks predictable naming"}, nil
 		}
 	}
 	if why := legacyNames(info); why != "" && !on {
-		return Primary{Name: "eth0", Scheme: SchemeKernel, Reason: why}, nil
+		return Primary{Name: "eth0", Scheme: SchemeKernel, Globs: []string{"eth0"}, Reason: why}, nil
 	}
-	return Primary{Name: PredictableName, Alternatives: []string{PredictableAlt}, Scheme: SchemePredictable,
-		Reason: "no net.ifnames=0 in the boot configuration: predictable name of a virtio NIC in PCI slot 3 of a KVM ECS"}, nil
+	return Primary{Scheme: SchemePredictable, Globs: []string{"en*", "eth*"},
+		Reason: "no net.ifnames=0 in the boot configuration: udev names the NIC by its slot or path, which the cloud chooses"}, nil
 }
 
 func appendOnce(s []string, v string) []string {

@@ -132,42 +132,58 @@ func nameUUID(name string) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
 }
 
-const createdBy = "Written by prepagent (nic-config): DHCP on the NIC an ECS created from this image gets."
+const createdBy = "Written by prepagent (nic-config): DHCP on the first Ethernet NIC of a server made from this image, whatever its name."
 
-// newConfig returns the file fix creates for the primary NIC in stack's
-// format: its path, content and mode.
+// PrimaryProfile names the files and profiles prepagent creates for the
+// primary NIC when nothing matches it.
+const PrimaryProfile = "prepagent-primary"
+
+// newConfig returns the file fix creates (or, for ifupdown, rewrites) for
+// the primary NIC in stack's format: its path, content and mode. Every
+// format but ifcfg matches the NIC by something a new slot, MAC or driver
+// does not change (see primary.go); ifcfg needs a device name, which is
+// eth0 (ifcfgPrimary).
 func newConfig(root *rootfs.Root, rd reader, stack string, prim Primary, info osinfo.Info) (string, []byte, fs.FileMode, error) {
-	n := prim.Name
 	switch stack {
 	case StackNetplan:
-		return "/etc/netplan/90-prepagent-" + n + ".yaml", []byte("# " + createdBy + "\nnetwork:\n  version: 2\n  ethernets:\n    " + n + ":\n      dhcp4: true\n"), 0o600, nil
+		// A name glob, not set-name or a driver: netplan renders it as
+		// networkd [Match] Name= or NetworkManager match.interface-name.
+		// Files must be 0600 (netplan 0.106 warns about others).
+		body := "network:\n  version: 2\n  ethernets:\n    " + PrimaryLogical + ":\n      match:\n        name: \"" + netplanPrimaryGlob(prim) + "\"\n      dhcp4: true\n"
+		return "/etc/netplan/90-" + PrimaryProfile + ".yaml", []byte("# " + createdBy + "\n" + body), 0o600, nil
 	case StackWicked:
-		return SUSEIfcfgDir + "/ifcfg-" + n, []byte("# " + createdBy + "\nBOOTPROTO='dhcp'\nSTARTMODE='auto'\nDHCLIENT_USE_LAST_LEASE='no'\n"), 0o644, nil
+		return SUSEIfcfgDir + "/ifcfg-" + ifcfgPrimary, []byte("# " + createdBy + "\nBOOTPROTO='dhcp'\nSTARTMODE='auto'\nDHCLIENT_USE_LAST_LEASE='no'\n"), 0o644, nil
 	case StackNetworkScripts:
-		return ifcfgNew(n), ifcfgNewData(n), 0o644, nil
+		return ifcfgNew(ifcfgPrimary), ifcfgNewData(ifcfgPrimary), 0o644, nil
 	case StackNetworkManager:
 		if nmUsesIfcfg(root, info) {
-			return ifcfgNew(n), ifcfgNewData(n), 0o644, nil
+			return ifcfgNew(ifcfgPrimary), ifcfgNewData(ifcfgPrimary), 0o644, nil
 		}
-		return KeyfileDir + "/" + n + ".nmconnection", []byte(fmt.Sprintf("# %s\n[connection]\nid=%s\nuuid=%s\ntype=ethernet\ninterface-name=%s\nautoconnect=true\n\n[ipv4]\nmethod=auto\n\n[ipv6]\nmethod=auto\n", createdBy, n, nameUUID(n), n)), 0o600, nil
+		// No interface-name, no MAC: the profile applies to any
+		// Ethernet device (nm-settings-nmcli(5), connection.interface-name).
+		// NetworkManager loads keyfiles only when root-owned 0600.
+		return KeyfileDir + "/" + PrimaryProfile + ".nmconnection", []byte(fmt.Sprintf("# %s\n[connection]\nid=%s\nuuid=%s\ntype=ethernet\nautoconnect=true\n\n[ipv4]\nmethod=auto\n\n[ipv6]\nmethod=auto\n", createdBy, PrimaryProfile, nameUUID(PrimaryProfile))), 0o600, nil
 	case StackIfupdown:
-		stanza := "\n# " + createdBy + "\nauto " + n + "\niface " + n + " inet dhcp\n"
-		old, ok, err := readOpt(rd, InterfacesFile)
-		if err != nil {
-			return "", nil, 0, err
-		}
-		if !ok {
-			return InterfacesFile, []byte("auto lo\niface lo inet loopback\n" + stanza), 0o644, nil
-		}
-		if len(old) > 0 && old[len(old)-1] != '\n' {
-			old = append(old, '\n')
-		}
-		return InterfacesFile, append(append([]byte{}, old...), stanza...), 0o644, nil
+		p, data, err := ifupdownPrimary(root, rd, prim)
+		return p, data, 0o644, err
 	case StackNetworkd:
-		return NetworkdDir + "/80-prepagent-" + n + ".network", []byte(fmt.Sprintf("# %s\n[Match]\nName=%s\n\n[Network]\nDHCP=yes\n", createdBy, strings.Join(prim.names(), " "))), 0o644, nil
+		return NetworkdDir + "/80-" + PrimaryProfile + ".network", []byte(fmt.Sprintf("# %s\n[Match]\nName=%s\n\n[Network]\nDHCP=yes\n", createdBy, strings.Join(prim.Globs, " "))), 0o644, nil
 	}
-	return "", nil, 0, fmt.Errorf("create a configuration for %s: unknown network stack %q", n, stack)
+	return "", nil, 0, fmt.Errorf("create a configuration for %s: unknown network stack %q", prim, stack)
 }
+
+// netplanPrimaryGlob is the one glob netplan's match.name takes.
+func netplanPrimaryGlob(prim Primary) string {
+	if prim.Scheme == SchemeKernel {
+		return "eth*"
+	}
+	return "e*"
+}
+
+// ifcfgPrimary is the device name ifcfg configurations use for the
+// primary NIC: network-scripts and wicked need a name, and eth0 is the
+// one the kernel gives the first NIC with net.ifnames=0.
+const ifcfgPrimary = "eth0"
 
 func ifcfgNew(n string) string { return IfcfgDir + "/ifcfg-" + n }
 

@@ -286,7 +286,7 @@ func TestNetcfgNetplanShapes(t *testing.T) {
 			"ens3", "run/systemd/network/10-netplan-ens3.network"},
 		{"wifi only", "", "01-wifi.yaml",
 			"network:\n  version: 2\n  wifis:\n    wlp2s0:\n      dhcp4: true\n      access-points:\n        office:\n          password: \"correct horse\"\n",
-			"ens3", "run/systemd/network/10-netplan-ens3.network"},
+			"e*", "run/systemd/network/10-netplan-primary-nic.network"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -395,6 +395,138 @@ func TestNetcfgCLIAllFixtures(t *testing.T) {
 				if _, ok := orig[k]; !ok {
 					t.Errorf("after rollback: extra %s", k)
 				}
+			}
+		})
+	}
+}
+
+// ncIfupScript runs inside a private mount namespace: it mounts an overlay
+// of the Debian 12 fixture root (real ifupdown 0.8 and isc-dhcp-client),
+// writes the Debian installer's interfaces file for a NIC named ens3 with
+// a static address, optionally runs `prepagent fix` on it, then gives the
+// root a network namespace whose only NICs are veths named enp7s0 (a
+// dnsmasq DHCP server on its peer) and ens10, and runs the real ifup
+// chrooted in that namespace. The namespace's addresses and ifupdown's
+// state are printed between markers; dhclient is stopped before leaving.
+const ncIfupScript = `set -euo pipefail
+base=$1 work=$2 pa=$3 G=$4 S=$5 fix=$6 ifup=$7
+m=$work/m
+mkdir -p $work/up $work/wk $m
+mount -t overlay overlay -o lowerdir=$base,upperdir=$work/up,workdir=$work/wk $m
+cat >$m/etc/network/interfaces <<EOT
+# This file describes the network interfaces available on your system
+# and how to activate them. For more information, see interfaces(5).
+
+source /etc/network/interfaces.d/*
+
+# The loopback network interface
+auto lo
+iface lo inet loopback
+
+# The primary network interface
+allow-hotplug ens3
+iface ens3 inet static
+	address 192.168.0.30/24
+	gateway 192.168.0.1
+	hwaddress ether fa:16:3e:7a:01:02
+EOT
+if [ "$fix" = yes ]; then $pa fix --root $m --only nic-config >$work/fix.out 2>&1 || { cat $work/fix.out; exit 1; }; fi
+echo "=== interfaces"; cat $m/etc/network/interfaces
+echo "=== dropin"; cat $m/etc/systemd/system/networking.service.d/*.conf 2>/dev/null || true
+ip -n $S link add nic-peer type veth peer name enp7s0 netns $G
+ip -n $S link add nic-peer2 type veth peer name ens10 netns $G
+ip -n $S addr add 10.77.0.1/24 dev nic-peer
+ip -n $S link set nic-peer up; ip -n $S link set nic-peer2 up; ip -n $S link set lo up
+ip netns exec $S dnsmasq --conf-file=/dev/null --port=0 --interface=nic-peer --bind-interfaces \
+	--dhcp-range=10.77.0.50,10.77.0.60,255.255.255.0,1h --dhcp-leasefile=$work/leases --pid-file=$work/dnsmasq.pid
+mount -t proc proc $m/proc
+mount -t tmpfs tmpfs $m/run
+mount --rbind /dev $m/dev
+rc=0
+ip netns exec $G sh -c "mount -t sysfs sysfs $m/sys && echo '=== ifup' && timeout 60 chroot $m /sbin/$ifup" || rc=$?
+echo "=== ifup rc=$rc"
+echo "=== addr"; ip -n $G -4 -o addr show
+echo "=== state"; ip netns exec $G chroot $m /sbin/ifquery --state || true
+ip netns exec $G chroot $m /sbin/ifdown -a --exclude=lo >/dev/null 2>&1 || true
+for p in $m/run/dhclient*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null || true; done
+`
+
+// TestNetcfgIfupdownRealIfupUnexpectedName: the Debian 12 installer's
+// "allow-hotplug ens3 / iface ens3 inet static" fixed by prepagent brings
+// up, with the real ifupdown and dhclient, a NIC the install never saw:
+// enp7s0 (another PCI slot), by "ifup -a" as networking.service runs it,
+// after the udev-settle drop-in the fix adds. Only the first Ethernet NIC
+// is configured (ens10, the second, is left down). Negative control: the
+// unfixed file configures nothing on enp7s0.
+func TestNetcfgIfupdownRealIfupUnexpectedName(t *testing.T) {
+	requireRoot(t)
+	base := filepath.Join(fixtureCache(), "debian-root", "root")
+	if _, err := os.Stat(filepath.Join(base, "sbin/ifup")); err != nil {
+		t.Skipf("fixture %s with ifupdown missing: run bash tests/fixtures/debian-root.sh", base)
+	}
+	for _, tool := range []string{"dnsmasq", "unshare", "ip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (tests/deps.d/netcfg.txt)", tool)
+		}
+	}
+	pa := prepagentBinary(t)
+	tests := []struct {
+		name, fix, ifup string
+		wantLease       bool
+	}{
+		{"fixed ifup -a", "yes", "ifup -a", true},
+		{"unfixed control ifup -a", "no", "ifup -a", false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, s := fmt.Sprintf("pa-ncg-%d-%d", os.Getpid(), i), fmt.Sprintf("pa-ncs-%d-%d", os.Getpid(), i)
+			// No test name in the path: overlayfs options are split at commas.
+			work, err := os.MkdirTemp("", "prepagent-nc-ifup-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(work) })
+			for _, ns := range []string{g, s} {
+				ncIP(t, "netns", "add", ns)
+				t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+			}
+			t.Cleanup(func() {
+				if b, err := os.ReadFile(filepath.Join(work, "dnsmasq.pid")); err == nil {
+					exec.Command("kill", strings.TrimSpace(string(b))).Run()
+				}
+			})
+			cmd := exec.Command("unshare", "-m", "--propagation", "private", "bash", "-c", ncIfupScript, "_", base, work, pa, g, s, tt.fix, tt.ifup)
+			done := make(chan struct{})
+			var out []byte
+			go func() { out, err = cmd.CombinedOutput(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(150 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("ifup run hung:\n%s", out)
+			}
+			o := string(out)
+			if err != nil {
+				t.Fatalf("script: %v\n%s", err, o)
+			}
+			_, addr, _ := strings.Cut(o, "=== addr")
+			addr, state, _ := strings.Cut(addr, "=== state")
+			leased := strings.Contains(addr, "enp7s0") && strings.Contains(addr, "inet 10.77.0.5") && strings.Contains(addr, "dynamic")
+			if leased != tt.wantLease {
+				t.Errorf("enp7s0 got a DHCP lease = %v, want %v\n%s", leased, tt.wantLease, o)
+			}
+			if strings.Contains(addr, "ens10") {
+				t.Errorf("the second NIC ens10 was configured:\n%s", o)
+			}
+			if tt.wantLease && !strings.Contains(state, "enp7s0="+netcfg.PrimaryLogical) {
+				t.Errorf("ifquery --state does not show enp7s0=%s:\n%s", netcfg.PrimaryLogical, o)
+			}
+			if tt.fix == "yes" && !strings.Contains(o, "ExecStartPre=-/bin/udevadm settle") {
+				t.Errorf("fix wrote no udev-settle drop-in for networking.service:\n%s", o)
+			}
+			if tt.fix == "yes" && (strings.Contains(o, "ens3") && !strings.Contains(o, "(ens3 at install)")) {
+				t.Errorf("fixed interfaces still names ens3:\n%s", o)
 			}
 		})
 	}
