@@ -141,8 +141,15 @@ func waitVerdict(cmd *cobra.Command, g *globalFlags, a *waitArgs) error {
 			fmt.Fprintf(errOut, "prepagent: %s\n", report.Printable(fmt.Sprintf(format, args...)))
 		}}
 		srv := verdict.NewServer(rc)
-		go srv.Serve(ln) //nolint:errcheck // ends with Close below
-		defer srv.Close()
+		go srv.Serve(ln) //nolint:errcheck // ends with Shutdown below
+		defer func() {
+			// Shutdown, not Close: the request that delivered the verdict
+			// gets its 200, or the agent would retry (and count a failed
+			// callback) against a receiver that is gone.
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
 		sources = append(sources, func(ctx context.Context) (*verdict.Verdict, error) {
 			return rc.Wait(ctx, a.runID)
 		})

@@ -370,3 +370,78 @@ func TestReadinessVirtioSocket(t *testing.T) {
 		t.Errorf("wait --socket = %d\n%s\n%s", code, &w.stdout, &w.stderr)
 	}
 }
+
+// TestReadinessVerdictKey: with a shared key (verdict_key, here from a
+// host config file so it stays out of the process list) run signs its
+// verdict lines and the callback's verdict header; wait --hmac-key-file
+// takes the genuine run and refuses a run forged on the same console
+// (its digest computed by the forger), which wait without a key accepts,
+// as documented. The callback is accepted on the line's hmac alone.
+func TestReadinessVerdictKey(t *testing.T) {
+	tmp := t.TempDir()
+	keyFile := filepath.Join(tmp, "verdict.key")
+	os.WriteFile(keyFile, []byte("k3y-for-this-build\n"), 0o600)
+	cfg := filepath.Join(tmp, "host-config.yaml")
+	os.WriteFile(cfg, []byte("verdict_key: k3y-for-this-build\n"), 0o600)
+
+	dir := testroot.Copy(t, centos7Tree)
+	log := filepath.Join(tmp, "console.log")
+	r := start(t, nil, "run", "--root", dir, "--config", cfg, "--only=udev-persistent-net", "--console", log)
+	if code := r.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("run = %d\n%s", code, &r.stderr)
+	}
+	if strings.Contains(r.stderr.String(), "k3y-for-this-build") {
+		t.Errorf("the key leaked into run's output:\n%s", &r.stderr)
+	}
+	b, _ := os.ReadFile(log)
+	first, _, _ := strings.Cut(string(b), "\n")
+	if !strings.HasPrefix(first, verdict.PrefixReady+" run=") || !strings.Contains(first, " hmac=") {
+		t.Fatalf("first console line %q: want a signed READY line", first)
+	}
+	genuineID := strings.TrimPrefix(strings.Fields(first)[1], "run=")
+
+	wrongKey := filepath.Join(tmp, "wrong.key")
+	os.WriteFile(wrongKey, []byte("not-the-key\n"), 0o600)
+	forgedLog := filepath.Join(tmp, "forged.log")
+	forged, _ := verdict.Lines([]byte(`{"run_id":"20991231T235959Z-ffffff","ready":true}`), "20991231T235959Z-ffffff", true, nil)
+	os.WriteFile(forgedLog, append(b, []byte(strings.Join(forged, "\r\n")+"\r\n")...), 0o644)
+
+	for _, tc := range []struct {
+		name, log string
+		args      []string
+		code      int
+		want      string
+	}{
+		{"genuine-with-key", log, []string{"--hmac-key-file", keyFile}, 0, "PREPAGENT-READY run=" + genuineID},
+		{"forged-after-with-key", forgedLog, []string{"--hmac-key-file", keyFile}, 0, "PREPAGENT-READY run=" + genuineID},
+		{"forged-after-without-key", forgedLog, nil, 0, "PREPAGENT-READY run=20991231T235959Z-ffffff"},
+		{"forged-run-selected-with-key", forgedLog, []string{"--hmac-key-file", keyFile, "--run", "20991231T235959Z-ffffff"}, 2, "not authenticated"},
+		{"wrong-key", log, []string{"--hmac-key-file", wrongKey}, 2, "does not verify"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := start(t, nil, append([]string{"wait", "--serial-log", tc.log, "--no-follow"}, tc.args...)...)
+			code := w.wait(t, 30*time.Second)
+			if code != tc.code || !strings.Contains(w.stdout.String()+w.stderr.String(), tc.want) {
+				t.Errorf("wait = %d, want %d and %q\nstdout %s\nstderr %s", code, tc.code, tc.want, &w.stdout, &w.stderr)
+			}
+			if tc.code == 0 && len(tc.args) > 0 && !strings.Contains(w.stdout.String(), "hmac verified") {
+				t.Errorf("wait output does not say the hmac was verified:\n%s", &w.stdout)
+			}
+		})
+	}
+
+	// The callback, with no token and no body signature: the verdict
+	// header's hmac authenticates it before the body is read.
+	dir2 := testroot.Copy(t, centos7Tree)
+	addr := freePort(t)
+	w := start(t, nil, "wait", "--listen", addr, "--hmac-key-file", keyFile, "--timeout", "60s")
+	time.Sleep(300 * time.Millisecond)
+	r = start(t, nil, "run", "--root", dir2, "--config", cfg, "--only=udev-persistent-net", "--console", filepath.Join(tmp, "c2.log"),
+		"--callback", "http://"+addr+"/ready", "--callback-deadline", "30s")
+	if code := r.wait(t, 40*time.Second); code != 0 || !strings.Contains(r.stderr.String(), "callback") {
+		t.Errorf("run = %d\n%s", code, &r.stderr)
+	}
+	if code := w.wait(t, 30*time.Second); code != 0 || !strings.Contains(w.stdout.String(), "hmac verified") {
+		t.Errorf("wait --listen = %d\n%s%s", code, &w.stdout, &w.stderr)
+	}
+}
