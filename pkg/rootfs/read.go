@@ -95,6 +95,9 @@ func LimitFor(p string) int64 {
 	return DefaultLimit
 }
 
+// procSelfFd reopens a descriptor; a variable so tests can take /proc away.
+var procSelfFd = "/proc/self/fd/%d"
+
 // Open opens the regular file at logical path p for reading, following
 // symlinks inside the root. Anything else (pipe, device, socket,
 // directory) is an error naming p, and is never opened for reading.
@@ -118,7 +121,7 @@ func (r *Root) Open(p string) (*os.File, error) {
 	const flags = unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
 	// Reopening the O_PATH descriptor through /proc opens the inode just
 	// checked, whatever happened to the path since.
-	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", pfd), flags, 0)
+	fd, err := unix.Open(fmt.Sprintf(procSelfFd, pfd), flags, 0)
 	if err == unix.ENOENT || err == unix.ENOTDIR {
 		// No /proc: open the path again and make sure it is the same file.
 		if fd, err = r.openat(cp, flags, 0); err == nil {

@@ -388,3 +388,24 @@ func forEachResolverAt(t *testing.T, dir string, fn func(t *testing.T, r *Root))
 		})
 	}
 }
+
+// TestOpenWithoutProc: without /proc the path is opened again and must be
+// the inode that was checked.
+func TestOpenWithoutProc(t *testing.T) {
+	old := procSelfFd
+	procSelfFd = "/nonexistent-proc/self/fd/%d"
+	defer func() { procSelfFd = old }()
+	dir := t.TempDir()
+	write(t, dir+"/f", "data")
+	if err := syscall.Mkfifo(dir+"/p", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	forEachResolverAt(t, dir, func(t *testing.T, r *Root) {
+		if b, err := r.ReadFile("/f"); err != nil || string(b) != "data" {
+			t.Errorf("ReadFile(/f) = %q, %v", b, err)
+		}
+		if _, err := r.ReadFile("/p"); !errors.Is(err, ErrNotRegular) {
+			t.Errorf("ReadFile(/p) err = %v, want ErrNotRegular", err)
+		}
+	})
+}
