@@ -174,11 +174,14 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(rc.Key) > 0 {
 		switch {
 		case v.HMAC != "":
-			if err := v.Verify(rc.Key); err != nil {
+			err := v.Verify(rc.Key)
+			if err != nil && r.Header.Get(HeaderSignature) == "" {
 				reject(http.StatusForbidden, "%s: %v", HeaderVerdict, err)
 				return
 			}
-			lineAuth = true
+			// A line signed under another key (verdict_key differing from
+			// callback_hmac_key) may still come with a body signature.
+			lineAuth = err == nil
 		case r.Header.Get(HeaderSignature) == "":
 			reject(http.StatusForbidden, "missing or wrong %s (HMAC-SHA256 of the body), and no hmac= on %s", HeaderSignature, HeaderVerdict)
 			return

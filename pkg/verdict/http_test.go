@@ -114,6 +114,24 @@ func TestReceiverAuthBeforeBody(t *testing.T) {
 	if n, ok := rc.Deliveries("r1"); n != 1 || !ok {
 		t.Errorf("deliveries = %d, %v", n, ok)
 	}
+
+	// A line signed under another key (the guest's verdict_key differs
+	// from its callback_hmac_key) falls back to the body signature.
+	for _, tc := range []struct {
+		sig  string
+		code int
+	}{{Sign(key, rep), http.StatusOK}, {Sign([]byte("guess"), rep), http.StatusForbidden}} {
+		rc := &Receiver{Key: key}
+		req := httptest.NewRequest(http.MethodPost, "/ready", bytes.NewReader(rep))
+		req.Header.Set(HeaderVerdict, forged.Line())
+		req.Header.Set(HeaderIdempotency, "r1")
+		req.Header.Set(HeaderSignature, tc.sig)
+		w := httptest.NewRecorder()
+		rc.ServeHTTP(w, req)
+		if w.Code != tc.code {
+			t.Errorf("line under another key, body signature %s: %d, want %d", tc.sig, w.Code, tc.code)
+		}
+	}
 }
 
 // TestReceiverSlowClient: a client that sends its headers and then
