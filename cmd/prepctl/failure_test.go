@@ -172,7 +172,7 @@ func (c *cli) helper(home string, args ...string) *exec.Cmd {
 // found it (the SDK would create ~/.huaweicloud/application_id).
 func TestNoFileInHome(t *testing.T) {
 	c := newCLI(t)
-	c.fake.Console = fakecloud.ReadyConsole(0)
+	c.fake.SetConsole(fakecloud.ReadyConsole(0))
 	home := t.TempDir()
 	cmd := c.helper(home, buildArgs(filepath.Join(t.TempDir(), "state.json"))...)
 	out, err := cmd.CombinedOutput()
@@ -204,14 +204,16 @@ func TestKilledDuringCreateResumes(t *testing.T) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	var once sync.Once
-	c.fake.Accepted = func(route string) {
+	procs := make(chan *os.Process, 1)
+	c.fake.SetAccepted(func(route string) {
 		if route == fakecloud.CreateServer {
-			once.Do(func() { _ = cmd.Process.Kill() })
+			once.Do(func() { _ = (<-procs).Kill() })
 		}
-	}
+	})
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	procs <- cmd.Process
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	select {
@@ -234,7 +236,7 @@ func TestKilledDuringCreateResumes(t *testing.T) {
 	if st.ServerClientToken == "" || st.ServerJobID != "" || len(c.fake.Servers()) != 1 {
 		t.Fatalf("after the kill: state %s, servers %+v: want a token, no job, one server", b, c.fake.Servers())
 	}
-	c.fake.Console = fakecloud.ReadyConsole(0)
+	c.fake.SetConsole(fakecloud.ReadyConsole(0))
 	code, stdout, errOut := c.run(buildArgs(state)...)
 	if code != exitcode.Ready {
 		t.Fatalf("rerun exit %d\n%s%s", code, stdout, errOut)

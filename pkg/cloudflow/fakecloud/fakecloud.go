@@ -206,6 +206,22 @@ func (f *Fake) Inject(route string, fs ...Failure) {
 	f.inject[route] = append(f.inject[route], fs...)
 }
 
+// SetConsole sets Console under the fake's lock: for a fake already
+// serving a client in another process, whose requests are no
+// synchronisation the race detector sees.
+func (f *Fake) SetConsole(fn func(ServerInfo) string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Console = fn
+}
+
+// SetAccepted sets Accepted under the fake's lock (see SetConsole).
+func (f *Fake) SetAccepted(fn func(route string)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Accepted = fn
+}
+
 // InjectAccepted queues error responses for a route's next requests that
 // are carried out all the same: the create happens, then the answer is
 // lost behind a gateway error, or with a zero Status the connection is
