@@ -227,7 +227,9 @@ func (d *toolDec) Close(abort bool) error {
 			return
 		}
 		err := d.cmd.Wait()
-		msg := strings.TrimSpace(d.stderr.String())
+		// The first line says what went wrong; bzip2 adds ten lines of
+		// advice.
+		msg, _, _ := strings.Cut(strings.TrimSpace(d.stderr.String()), "\n")
 		switch {
 		case d.ctx.Err() != nil:
 			// exec killed the tool on cancel: say so, not that the
