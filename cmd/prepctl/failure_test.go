@@ -252,3 +252,27 @@ func TestKilledDuringCreateResumes(t *testing.T) {
 		t.Errorf("servers %+v: want the one server, deleted at the end", c.fake.Servers())
 	}
 }
+
+// TestServerCreateClientToken: "server create" run twice with the same
+// --client-token (a script rerunning it after a crash) makes one server.
+func TestServerCreateClientToken(t *testing.T) {
+	c := newCLI(t)
+	c.fake.AddImage("iso-1")
+	args := []string{"server", "create", "--iso-image", "iso-1", "--server-name", "tmp", "--flavor", "c7.large.2", "--vpc", "v", "--subnet", "s", "--az", "az-1a",
+		"--client-token", "46436810-d999-454c-bd85-e515fd258600"}
+	var outs []string
+	for range 2 {
+		code, out, errOut := c.run(args...)
+		if code != 0 {
+			t.Fatalf("server create exit %d: %s", code, errOut)
+		}
+		outs = append(outs, out)
+	}
+	if outs[0] != outs[1] || len(c.fake.Servers()) != 1 {
+		t.Errorf("outputs %q, servers %+v: want the same server twice", outs, c.fake.Servers())
+	}
+	code, _, errOut := c.run(append(args[:len(args)-1], "not-a-uuid")...)
+	if code != exitcode.Error || !strings.Contains(errOut, "UUID") || len(c.fake.Requests(fakecloud.CreateServer)) != 2 {
+		t.Errorf("bad token: exit %d, stderr %q", code, errOut)
+	}
+}

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"regexp"
+
 	"github.com/spf13/cobra"
 
 	"github.com/prepagent/prepagent/pkg/cloudflow"
@@ -34,9 +37,12 @@ func (s *serverFlags) spec() cloudflow.ServerSpec {
 		VolumeType: s.volumeType, SystemDiskGB: s.systemGB, DataDiskGB: s.dataGB}
 }
 
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
 func newServerCmd(g *globalFlags) *cobra.Command {
 	srv := &cobra.Command{Use: "server", Short: "The temporary ISO server"}
 	var s serverFlags
+	var clientToken string
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create the temporary server from an IsoImage, wait for the job, print server and data volume IDs",
@@ -49,10 +55,16 @@ func newServerCmd(g *globalFlags) *cobra.Command {
 			if err := spec.Validate(); err != nil {
 				return err
 			}
-			// One token for this create, however often it is retried.
-			tok, err := cloudflow.NewClientToken()
-			if err != nil {
-				return err
+			// One token for this create, however often it is retried; a
+			// script that reruns the command after a crash passes its own.
+			tok := clientToken
+			if tok == "" {
+				var err error
+				if tok, err = cloudflow.NewClientToken(); err != nil {
+					return err
+				}
+			} else if !uuidRE.MatchString(tok) {
+				return fmt.Errorf("%w: --client-token %q: ECS wants a UUID (e.g. from uuidgen)", cloudflow.ErrInput, tok)
 			}
 			spec.ClientToken = tok
 			f, err := g.flow(cmd)
@@ -81,6 +93,7 @@ func newServerCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	s.register(create, true)
+	create.Flags().StringVar(&clientToken, "client-token", "", "X-Client-Token of the create (a UUID; default: a new one): the same token again returns the server of the first call instead of a second one")
 	srv.AddCommand(create)
 	return srv
 }
