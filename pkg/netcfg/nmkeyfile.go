@@ -97,6 +97,20 @@ func normalizeKeyfile(p string, data []byte, pol *policy) (Config, []byte, error
 	}
 	if len(c.Match) == 0 {
 		c.CatchAll = true
+		// A profile is active on one device at a time by default, and
+		// NetworkManager gives a catch-all profile to whichever NIC is
+		// ready first: a second NIC may take it and the first stay
+		// unconfigured (seen with the real NetworkManager 1.42). With
+		// multi-connect=3 ("multiple") it is activated on every
+		// Ethernet NIC.
+		if mc, _ := f.get("connection", "multi-connect"); mc != "3" {
+			f.set("connection", "multi-connect", "3")
+			was := mc
+			if was == "" {
+				was = "unset (single)"
+			}
+			c.Problems = append(c.Problems, "multi-connect "+was+" -> 3 (a profile for any NIC must come up on every NIC, the first one included)")
+		}
 	}
 	if ac, ok := f.get("connection", "autoconnect"); ok && !keyfileTrue(ac) {
 		f.set("connection", "autoconnect", "true")

@@ -104,7 +104,7 @@ func TestKeyfileKeepsUnrelatedAndComments(t *testing.T) {
 	}
 	// Predictable naming: the install NIC's name goes, the profile then
 	// applies to any Ethernet NIC.
-	want := "# managed by kickstart\n[connection]\nid=ens3\ntype=802-3-ethernet\n\n[802-3-ethernet]\nmtu=1450\n\n[ipv4]\nmethod=auto\nroute-metric=100\n# trailing comment"
+	want := "# managed by kickstart\n[connection]\nid=ens3\ntype=802-3-ethernet\nmulti-connect=3\n\n[802-3-ethernet]\nmtu=1450\n\n[ipv4]\nmethod=auto\nroute-metric=100\n# trailing comment"
 	if string(out) != want {
 		t.Errorf("got:\n%s\nwant:\n%s", out, want)
 	}
@@ -124,8 +124,8 @@ func TestKeyfileKeepsUnrelatedAndComments(t *testing.T) {
 		t.Errorf("[match] globs: match %v, want en* eth* covering the primary", c.Match)
 	}
 	// ipv4 section missing entirely: NetworkManager defaults to auto.
-	_, out, _ = normalizeKeyfile("/k", []byte("[connection]\nid=a\ntype=ethernet\n"), testPolicy("ens3"))
-	if string(out) != "[connection]\nid=a\ntype=ethernet\n" {
+	_, out, _ = normalizeKeyfile("/k", []byte("[connection]\nid=a\ntype=ethernet\nmulti-connect=3\n"), testPolicy("ens3"))
+	if string(out) != "[connection]\nid=a\ntype=ethernet\nmulti-connect=3\n" {
 		t.Errorf("untouched keyfile changed: %q", out)
 	}
 }
@@ -307,7 +307,7 @@ func TestIfcfgIgnoreLeaseAndAliases(t *testing.T) {
 		t.Errorf("alias changed or treated as Ethernet: %s %q", c.Kind, out)
 	}
 	_, out, _ = normalizeKeyfile("/k", []byte("[connection]\ntype=ethernet\n[ipv4]\nmethod=auto\nignore-auto-dns=true\nnever-default=false\n"), testPolicy("eth0"))
-	if want := "[connection]\ntype=ethernet\n[ipv4]\nmethod=auto\nnever-default=false\n"; string(out) != want {
+	if want := "[connection]\ntype=ethernet\nmulti-connect=3\n[ipv4]\nmethod=auto\nnever-default=false\n"; string(out) != want {
 		t.Errorf("keyfile got %q, want %q", out, want)
 	}
 }
@@ -318,7 +318,7 @@ func TestKeyfileStaticIPv6(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "[connection]\ntype=ethernet\n[ipv6]\naddr-gen-mode=eui64\nmethod=auto\n"; string(out) != want {
+	if want := "[connection]\ntype=ethernet\nmulti-connect=3\n[ipv6]\naddr-gen-mode=eui64\nmethod=auto\n"; string(out) != want {
 		t.Errorf("got %q, want %q", out, want)
 	}
 }

@@ -162,7 +162,7 @@ func newConfig(root *rootfs.Root, rd reader, stack string, prim Primary, info os
 		// No interface-name, no MAC: the profile applies to any
 		// Ethernet device (nm-settings-nmcli(5), connection.interface-name).
 		// NetworkManager loads keyfiles only when root-owned 0600.
-		return KeyfileDir + "/" + PrimaryProfile + ".nmconnection", []byte(fmt.Sprintf("# %s\n[connection]\nid=%s\nuuid=%s\ntype=ethernet\nautoconnect=true\n\n[ipv4]\nmethod=auto\n\n[ipv6]\nmethod=auto\n", createdBy, PrimaryProfile, nameUUID(PrimaryProfile))), 0o600, nil
+		return KeyfileDir + "/" + PrimaryProfile + ".nmconnection", []byte(fmt.Sprintf("# %s\n[connection]\nid=%s\nuuid=%s\ntype=ethernet\nautoconnect=true\nmulti-connect=3\n\n[ipv4]\nmethod=auto\n\n[ipv6]\nmethod=auto\n", createdBy, PrimaryProfile, nameUUID(PrimaryProfile))), 0o600, nil
 	case StackIfupdown:
 		p, data, err := ifupdownPrimary(root, rd, prim)
 		return p, data, 0o644, err

@@ -1,11 +1,15 @@
 #!/bin/bash
-# nic-config (pkg/netcfg): short fuzz passes over the ifcfg, interfaces(5),
-# NetworkManager keyfile and netplan parsers and editors (parse, render back
-# byte for byte, normalise twice = once). No fixture to build: the
-# blackbox tests (tests/blackbox/netcfg_test.go) use the text trees in
-# pkg/netcfg/testdata, ip(8) network namespaces and the real netplan.
+# nic-config (pkg/netcfg): builds the fixtures the real-stack blackbox test
+# (TestNetcfgRealStackUnexpectedName) needs, cached: the shared Debian 12
+# root (ifupdown, isc-dhcp-client, systemd-networkd) and a copy of it with
+# NetworkManager (tests/fixtures/netcfg-nm-root.sh, ~90 s once). Then short
+# fuzz passes over the ifcfg, interfaces(5), NetworkManager keyfile and
+# netplan parsers and editors (parse, render back byte for byte, normalise
+# twice = once).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+bash tests/fixtures/debian-root.sh
+bash tests/fixtures/netcfg-nm-root.sh
 for target in FuzzIfcfg FuzzInterfaces FuzzKeyfile FuzzNetplan; do
 	go test -run '^$' -fuzz "^${target}\$" -fuzztime 20s -fuzzminimizetime 3s ./pkg/netcfg
 done
