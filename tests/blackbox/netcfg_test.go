@@ -590,7 +590,7 @@ iface ens3 inet static
 			ifupdownFiles, []string{`name: "e*"`}},
 		{"nm", nmRoot, map[string]ncFile{
 			"/etc/NetworkManager/system-connections/ens3.nmconnection": {0o644, "[connection]\nid=ens3\nuuid=2c6a2f8e-3e0f-3a61-9b2b-6c1d2f0e8a41\ntype=ethernet\ninterface-name=ens3\n\n[ethernet]\nmac-address=FA:16:3E:3C:44:55\n\n[ipv4]\naddress1=192.168.0.40/24,192.168.0.1\ndns=100.125.1.250;\nmethod=manual\n\n[ipv6]\nmethod=auto\n"},
-			"/etc/NetworkManager/conf.d/00-server.conf": {0o644, "[main]\nno-auto-default=*\n"}},
+			"/etc/NetworkManager/conf.d/00-server.conf":                {0o644, "[main]\nno-auto-default=*\n"}},
 			ifupdownFiles, []string{"--- /etc/NetworkManager/system-connections/ens3.nmconnection 600 0"}},
 	}
 	for _, tt := range tests {
