@@ -558,6 +558,9 @@ func TestInitramfsSignal(t *testing.T) {
 				t.Fatal(err)
 			}
 			time.Sleep(500 * time.Millisecond)
+			if len(irfReaders(img)) == 0 {
+				t.Errorf("%s, --decoders %s: nothing has the image open while reading it (the leftover check below would prove nothing)", sig, d)
+			}
 			sent := time.Now()
 			cmd.Process.Signal(sig)
 			done := make(chan error, 1)
@@ -581,6 +584,9 @@ func TestInitramfsSignal(t *testing.T) {
 
 // irfReaders lists the processes that have file p open.
 func irfReaders(p string) []string {
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		p = real // /proc/PID/fd links name the resolved path
+	}
 	var pids []string
 	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
 	for _, fd := range fds {
