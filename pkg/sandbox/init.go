@@ -114,10 +114,31 @@ func setupAndExec() error {
 	if err := dropPrivileges(); err != nil {
 		return err
 	}
-	if err := unix.Exec(bin, cfg.Argv, env); err != nil {
-		return fmt.Errorf("exec %s in the root: %w", bin, err)
+	err := unix.Exec(bin, cfg.Argv, env)
+	return fmt.Errorf("exec %s in the root: %w%s", bin, err, missingLoader(bin, err))
+}
+
+// missingLoader explains ENOENT from exec of a file that exists: its
+// script interpreter or dynamic loader is not in the root.
+func missingLoader(bin string, err error) string {
+	if !errors.Is(err, unix.ENOENT) {
+		return ""
 	}
-	return nil
+	if _, serr := os.Stat(bin); serr != nil {
+		return ""
+	}
+	f, oerr := os.Open(bin)
+	if oerr != nil {
+		return ""
+	}
+	defer f.Close()
+	head := make([]byte, 128)
+	n, _ := f.Read(head)
+	line, _, _ := strings.Cut(string(head[:n]), "\n")
+	if interp, ok := strings.CutPrefix(line, "#!"); ok {
+		return fmt.Sprintf(" (its interpreter %q is not in the root)", strings.TrimSpace(interp))
+	}
+	return " (its dynamic loader is not in the root)"
 }
 
 // enterRoot makes root the new / of this mount namespace and removes the

@@ -267,6 +267,12 @@ func TestNotARootRefused(t *testing.T) {
 	if _, err := (Runner{Dir: root}).Run(context.Background(), command.Cmd{Argv: []string{"no-such-tool"}}); err == nil || !strings.Contains(err.Error(), "no-such-tool not found in the root") {
 		t.Errorf("missing tool: err = %v", err)
 	}
+	if err := os.WriteFile(filepath.Join(root, "usr/bin/script"), []byte("#!/bin/sh\necho hi\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (Runner{Dir: root}).Run(context.Background(), command.Cmd{Argv: []string{"script"}}); err == nil || !strings.Contains(err.Error(), `its interpreter "/bin/sh" is not in the root`) {
+		t.Errorf("script without its interpreter: err = %v", err)
+	}
 }
 
 func TestTimeLimitKillsTool(t *testing.T) {
