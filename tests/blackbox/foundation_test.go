@@ -23,6 +23,18 @@ import (
 
 const centos7Tree = "../../pkg/udevrules/testdata/roots/centos7"
 
+// TestMain removes the binaries buildBinary left in /tmp: tests leave
+// nothing behind.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	binMu.Lock()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	binMu.Unlock()
+	os.Exit(code)
+}
+
 // killTrees are the fixes the kill tests interrupt: the udev fix of the
 // foundation tree, and a Debian example whose /etc/udev/rules.d is
 // missing, so the fix creates that directory and writes its mask link
