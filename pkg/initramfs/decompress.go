@@ -42,6 +42,9 @@ type compression struct {
 	// (measured by scripts/bench.sh, see the README), so Auto prefers the
 	// tool.
 	slowInGo bool
+	// goStreamBuf, when set, is the size of the walk's buffer over the
+	// pure-Go decoder's output (default 256 KiB).
+	goStreamBuf int
 }
 
 var compressions = []*compression{
@@ -87,7 +90,7 @@ var compressions = []*compression{
 	// lz4 legacy frame (lz4 -l), which is what the kernel reads: see
 	// lz4legacy.go. The modern frame is not read by the kernel; accept it
 	// all the same, through the library.
-	{name: "lz4", magic: []byte{0x02, 0x21, 0x4c, 0x18}, tool: []string{"lz4", "-dc"},
+	{name: "lz4", magic: []byte{0x02, 0x21, 0x4c, 0x18}, tool: []string{"lz4", "-dc"}, goStreamBuf: lz4StreamBuf,
 		goDecoder: func(r io.Reader) (io.Reader, func(), error) {
 			z, err := newLz4LegacyReader(r)
 			return z, func() {}, err

@@ -318,7 +318,11 @@ func (w *walker) compressed(raw *stream, off int64, c *compression) (external bo
 	// Any early return (ErrStop, an error) abandons the decoder; the
 	// normal end closes it below first, so this is then a no-op.
 	defer dec.Close(true)
-	in := newStream(w.ctx, dec, 256<<10)
+	size := 256 << 10
+	if !external && c.goStreamBuf > 0 {
+		size = c.goStreamBuf
+	}
+	in := newStream(w.ctx, dec, size)
 	layer := &FormatError{File: w.name, Offset: off, Layer: c.name}
 	for n := 0; ; n++ {
 		more, err := in.skipZeros()
