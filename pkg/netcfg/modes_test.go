@@ -169,3 +169,46 @@ func TestGrubenvKeepsBlockSize(t *testing.T) {
 		}
 	}
 }
+
+// TestNetworkdVendorMasked: a distribution's catch-all .network in
+// /usr/lib counts for the primary NIC, unless /etc masks it with a link to
+// /dev/null; then fix writes the name-glob file.
+func TestNetworkdVendorMasked(t *testing.T) {
+	for _, masked := range []bool{false, true} {
+		dir := t.TempDir()
+		w := func(p, s string) {
+			full := filepath.Join(dir, p)
+			os.MkdirAll(filepath.Dir(full), 0o755)
+			if err := os.WriteFile(full, []byte(s), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w("etc/os-release", "ID=arch\n")
+		w("usr/lib/systemd/network/89-ethernet.network", "[Match]\nType=ether\n\n[Network]\nDHCP=yes\n")
+		os.MkdirAll(filepath.Join(dir, "etc/systemd/system/multi-user.target.wants"), 0o755)
+		os.Symlink("/usr/lib/systemd/system/systemd-networkd.service", filepath.Join(dir, "etc/systemd/system/multi-user.target.wants/systemd-networkd.service"))
+		if masked {
+			os.MkdirAll(filepath.Join(dir, "etc/systemd/network"), 0o755)
+			os.Symlink("/dev/null", filepath.Join(dir, "etc/systemd/network/89-ethernet.network"))
+		}
+		env := envFor(t, dir)
+		res, err := Check{}.Check(context.Background(), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := res.Detail.(*Detail)
+		switch {
+		case !masked && (res.Status != check.Pass || len(d.CoveredBy) != 1 || d.CoveredBy[0] != "/usr/lib/systemd/network/89-ethernet.network"):
+			t.Errorf("vendor catch-all: %s covered by %v\n%s", res.Status, d.CoveredBy, strings.Join(res.Evidence, "\n"))
+		case masked && (res.Status != check.Fail || d.Create != "/etc/systemd/network/80-prepagent-primary.network"):
+			t.Errorf("masked vendor file: %s create %q\n%s", res.Status, d.Create, strings.Join(res.Evidence, "\n"))
+		}
+		if masked {
+			runFix(t, env, "run1", false)
+			b, _ := os.ReadFile(filepath.Join(dir, "etc/systemd/network/80-prepagent-primary.network"))
+			if !strings.Contains(string(b), "Name=en* eth*") {
+				t.Errorf("created .network:\n%s", b)
+			}
+		}
+	}
+}

@@ -8,12 +8,16 @@ import (
 )
 
 // systemd-networkd files (systemd.network(5), systemd.link(5),
-// systemd.netdev(5)) in /etc/systemd/network. Vendor directories
-// (/usr/lib/systemd/network) hold only distribution defaults and are not
-// read.
+// systemd.netdev(5)) in /etc/systemd/network, edited. The vendor
+// directories' .network files are read for coverage only.
 
 // NetworkdDir is the admin's networkd directory.
 var NetworkdDir = "/etc/systemd/network"
+
+// NetworkdVendorDirs hold the distribution's .network files. A file of
+// the same name in /etc/systemd/network (a copy, or a link to /dev/null)
+// masks one (systemd.network(5)); /run/systemd/network is not the image's.
+var NetworkdVendorDirs = []string{"/usr/lib/systemd/network", "/lib/systemd/network"}
 
 // networkdCatchAll is the [Match] a .network gets when its only condition
 // was a MAC address: every Ethernet name either naming scheme produces.
@@ -190,6 +194,48 @@ func scanNetworkd(root *rootfs.Root, rd reader, pol *policy, st *state) error {
 		}
 		fr.configs = []Config{c}
 		st.add(p, fr)
+	}
+	return scanNetworkdVendor(root, rd, pol, st)
+}
+
+// scanNetworkdVendor counts a vendor .network file that is not masked and
+// already gives Ethernet NICs DHCP (as a distribution's catch-all
+// 89-ethernet.network would); one that needs changes is not counted (it
+// is not edited, an /etc file or the created one takes over).
+func scanNetworkdVendor(root *rootfs.Root, rd reader, pol *policy, st *state) error {
+	seen := map[string]bool{}
+	if ents, err := root.ReadDir(NetworkdDir); err == nil {
+		for _, e := range ents {
+			seen[e.Name()] = true // any type masks, /dev/null links included
+		}
+	}
+	for _, dir := range NetworkdVendorDirs {
+		files, err := regularFiles(root, dir+"/*.network")
+		if err != nil {
+			return err
+		}
+		for _, p := range files {
+			base := path.Base(p)
+			if seen[base] || backupName(base) {
+				continue
+			}
+			seen[base] = true
+			data, ok, err := readOpt(rd, p)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			c, _, err := normalizeNetwork(p, data, pol)
+			if err != nil {
+				return err
+			}
+			if c.Kind != KindEthernet || len(c.Problems) > 0 {
+				continue
+			}
+			st.add(p, &fileResult{configs: []Config{c}, in: data, out: data})
+		}
 	}
 	return nil
 }
