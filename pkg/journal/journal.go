@@ -148,6 +148,29 @@ func (e *Editor) ReadFile(p string) ([]byte, error) {
 	return e.j.root.ReadFile(p)
 }
 
+// current is the content of p before a write of n bytes, as the run sees
+// it. A file too big to diff whose size differs from n is not read
+// (loaded false): it differs anyway, and a large log being emptied must
+// not have to fit the read limits. Its size is returned either way.
+func (e *Editor) current(p string, n int) (old []byte, size int64, loaded bool, err error) {
+	if b, ok := e.j.shadow[p]; ok {
+		if b == nil {
+			return nil, 0, false, &fs.PathError{Op: "read", Path: p, Err: fs.ErrNotExist}
+		}
+		return *b, int64(len(*b)), true, nil
+	}
+	if fi, err := e.j.root.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Size() > maxDiff {
+		if fi.Size() != int64(n) {
+			return nil, fi.Size(), false, nil
+		}
+		// Same size: compare the bytes, which n already holds in memory.
+		b, err := e.j.root.ReadFileLimit(p, max(int64(n), rootfs.LimitFor(p)))
+		return b, int64(len(b)), err == nil, err
+	}
+	b, err := e.j.root.ReadFile(p)
+	return b, int64(len(b)), err == nil, err
+}
+
 // WriteFile creates or replaces p with data. An existing file keeps its
 // mode and owner; a new one gets mode (owner root). Writing the bytes p
 // already holds is not a change.
@@ -155,12 +178,12 @@ func (e *Editor) WriteFile(p string, data []byte, mode fs.FileMode) error {
 	if inState(p) {
 		return fmt.Errorf("write %s: refusing to journal prepagent's own state", p)
 	}
-	old, err := e.ReadFile(p)
+	old, oldSize, loaded, err := e.current(p, len(data))
 	existed := err == nil
 	if err != nil && !rootfs.IsNotExist(err) {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
-	if existed && bytes.Equal(old, data) {
+	if existed && loaded && bytes.Equal(old, data) {
 		return nil
 	}
 	action := ActionCreate
@@ -173,9 +196,12 @@ func (e *Editor) WriteFile(p string, data []byte, mode fs.FileMode) error {
 		}
 	}
 	ch := Change{Check: e.check, Path: p, Action: action, Size: int64(len(data))}
-	if e.redact {
-		ch.Note = fmt.Sprintf("content not shown; %d -> %d bytes", len(old), len(data))
-	} else {
+	switch {
+	case e.redact:
+		ch.Note = fmt.Sprintf("content not shown; %d -> %d bytes", oldSize, len(data))
+	case !loaded && existed:
+		ch.Diff = fmt.Sprintf("Binary files %s differ\n", p)
+	default:
 		ch.Diff = unifiedDiff(p, old, existed, data, true)
 	}
 	if e.j.dryRun {

@@ -183,3 +183,38 @@ func TestLock(t *testing.T) {
 		t.Errorf("Lock on a symlinked state directory err = %v, want ErrStateLink", err)
 	}
 }
+
+// TestEmptyingAHugeFile: a log over the read limits is emptied (the
+// generalize truncation) and restored by rollback, never read whole.
+func TestEmptyingAHugeFile(t *testing.T) {
+	r, dir := setup(t)
+	f, err := os.Create(dir + "/var/log/app/huge.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := []byte(strings.Repeat("a log line\n", 1<<16))
+	for n := 0; n < 40<<20; n += len(chunk) {
+		if _, err := f.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	before := testroot.Snapshot(t, dir)
+	j := New(r, "20260101T000000Z-aaaaac", false)
+	e := j.For("test")
+	if err := e.WriteFile("/var/log/app/huge.log", nil, 0o600); err != nil {
+		t.Fatalf("emptying a 40 MiB log: %v", err)
+	}
+	if fi, err := os.Stat(dir + "/var/log/app/huge.log"); err != nil || fi.Size() != 0 {
+		t.Fatalf("log not emptied: %v %v", fi, err)
+	}
+	if ch := j.Changes(); len(ch) != 1 || !strings.Contains(ch[0].Diff, "differ") {
+		t.Errorf("changes = %+v", ch)
+	}
+	if _, err := Rollback(r, j.RunID()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, testroot.Snapshot(t, dir)); diff != "" {
+		t.Errorf("tree after rollback differs:\n%s", diff)
+	}
+}
