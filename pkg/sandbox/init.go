@@ -111,7 +111,7 @@ func setupAndExec() error {
 		}
 		bin = p
 	}
-	if err := dropPrivileges(); err != nil {
+	if err := dropPrivileges(append(append([]uintptr{}, Keep...), cfg.ExtraCaps...)); err != nil {
 		return err
 	}
 	err := unix.Exec(bin, cfg.Argv, env)
@@ -308,11 +308,14 @@ func mountKernelFS() error {
 }
 
 // dropPrivileges sets no_new_privs and reduces every capability set to
-// Keep, on this thread (the one that execs).
-func dropPrivileges() error {
+// caps, on this thread (the one that execs).
+func dropPrivileges(caps []uintptr) error {
 	keep := map[uintptr]bool{}
 	var data [2]unix.CapUserData
-	for _, c := range Keep {
+	for _, c := range caps {
+		if c >= 64 {
+			return fmt.Errorf("capability %d out of range", c)
+		}
 		keep[c] = true
 		data[c/32].Permitted |= 1 << (c % 32)
 		data[c/32].Effective |= 1 << (c % 32)

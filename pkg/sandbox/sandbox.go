@@ -67,6 +67,9 @@ type config struct {
 	Argv []string `json:"argv"`
 	Env  []string `json:"env,omitempty"`
 	Dir  string   `json:"dir,omitempty"`
+	// ExtraCaps lets this package's tests grant a capability Keep
+	// lacks (CAP_SYS_CHROOT), to show the pivot holds without help.
+	ExtraCaps []uintptr `json:"extra_caps,omitempty"`
 }
 
 // Runner is a command.Runner that runs each argv confined to Dir.
@@ -76,6 +79,8 @@ type Runner struct {
 	// Timeout bounds one call; zero means DefaultTimeout. At the limit the
 	// namespace's init is killed, and with it every process of the call.
 	Timeout time.Duration
+
+	extraCaps []uintptr // tests only, see config.ExtraCaps
 }
 
 // Run implements command.Runner. c.Dir is a path inside the root; c.Env
@@ -95,7 +100,7 @@ func (r Runner) Run(ctx context.Context, c command.Cmd) (command.Result, error) 
 	if limit <= 0 {
 		limit = DefaultTimeout
 	}
-	cfg, err := json.Marshal(config{Root: root, Argv: c.Argv, Env: c.Env, Dir: c.Dir})
+	cfg, err := json.Marshal(config{Root: root, Argv: c.Argv, Env: c.Env, Dir: c.Dir, ExtraCaps: r.extraCaps})
 	if err != nil {
 		return command.Result{}, fmt.Errorf("sandbox: %w", err)
 	}

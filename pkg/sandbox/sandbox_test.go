@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prepagent/prepagent/pkg/command"
+	"golang.org/x/sys/unix"
 )
 
 // parentEnv makes the test binary a stand-in for prepagent: it runs one
@@ -189,6 +190,32 @@ func TestEscapeAttemptsFail(t *testing.T) {
 	}
 	if m := mountsMentioning(t, root); len(m) != 0 {
 		t.Errorf("host sees mounts under the root: %q", m)
+	}
+}
+
+// With CAP_SYS_CHROOT granted, the fchdir escape runs to its end and
+// still lands in the root: after the pivot there is nothing above it.
+func TestEscapeWithChrootAllowedStaysInRoot(t *testing.T) {
+	root := newRoot(t, stdDirs...)
+	host := t.TempDir()
+	marker := filepath.Join(host, "escaped")
+	secret := filepath.Join(host, "secret")
+	if err := os.WriteFile(secret, []byte("host secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := Runner{Dir: root, extraCaps: []uintptr{unix.CAP_SYS_CHROOT}}
+	out, err := run(t, r, command.Cmd{Argv: []string{"guest", "escape", marker, secret, "1:3"}})
+	if err != nil {
+		t.Fatalf("guest: %v\n%s", err, out)
+	}
+	t.Logf("guest output:\n%s", out)
+	for _, s := range []string{"chroot-x ok", "fchdir ok", "chroot-dot ok", "write-marker denied", "read-secret denied"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("output lacks %q", s)
+		}
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Errorf("host marker %s exists (or stat failed: %v)", marker, err)
 	}
 }
 
