@@ -242,6 +242,9 @@ func scanWith(root *rootfs.Root, rd reader, info osinfo.Info, prim Primary, boot
 		// The stack names the device: make the name stable (eth0) rather
 		// than guess it, then look again for a configuration of eth0.
 		why := st.detail.Stacks[0] + " configures a NIC by its device name"
+		if st.detail.Stacks[0] == StackNetworkManager {
+			why = "NetworkManager (ifcfg-rh plugin) configures a NIC by its device name"
+		}
 		bn, files, err := planBootNames(root, rd, info, why)
 		if err != nil {
 			return nil, err
@@ -301,7 +304,7 @@ func (Check) Check(ctx context.Context, env *check.Env) (check.Result, error) {
 		}
 	}
 	for _, p := range st.order {
-		if fr := st.files[p]; fr.changed() {
+		if fr := st.files[p]; fr.changed() && !(st.createEdits && p == st.create) {
 			if fr.remove {
 				fixes = append(fixes, "delete "+p)
 			} else if string(fr.in) == string(fr.out) {
