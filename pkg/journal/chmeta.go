@@ -14,6 +14,15 @@ func (e *Editor) Chmeta(p string, meta rootfs.FileMeta, note string) error {
 	if inState(p) {
 		return fmt.Errorf("chmod %s: refusing to journal prepagent's own state", p)
 	}
+	fi, err := e.j.root.Lstat(p)
+	if err != nil {
+		return fmt.Errorf("chmod %s: %w", p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		// chmod follows links, and a link's target may lie outside the
+		// root: only regular files are changed.
+		return fmt.Errorf("chmod %s: not a regular file", p)
+	}
 	cur, err := e.j.root.MetaOf(p)
 	if err != nil {
 		return fmt.Errorf("chmod %s: %w", p, err)

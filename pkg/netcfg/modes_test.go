@@ -212,3 +212,30 @@ func TestNetworkdVendorMasked(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyfileLinkNotChmodded: a keyfile that is a symlink (absolute: the
+// kernel would resolve it on the host, as a hostile image could arrange)
+// is never chmodded or chowned, even when its content needs no change.
+func TestKeyfileLinkNotChmodded(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(outside, []byte("[connection]\nid=x\ntype=ethernet\nmulti-connect=3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "etc/NetworkManager/system-connections"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "usr/sbin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "usr/sbin/NetworkManager"), nil, 0o755)
+	os.WriteFile(filepath.Join(dir, "etc/os-release"), []byte("ID=fedora\nVERSION_ID=40\n"), 0o644)
+	// Inside the root the absolute link resolves under dir; the kernel
+	// would resolve it on the host.
+	os.MkdirAll(filepath.Dir(filepath.Join(dir, outside[1:])), 0o755)
+	os.WriteFile(filepath.Join(dir, outside[1:]), []byte("[connection]\nid=x\ntype=ethernet\nmulti-connect=3\n"), 0o644)
+	if err := os.Symlink(outside, filepath.Join(dir, "etc/NetworkManager/system-connections/x.nmconnection")); err != nil {
+		t.Fatal(err)
+	}
+	env := envFor(t, dir)
+	runFix(t, env, "run1", false)
+	if fi, err := os.Stat(outside); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("the link's host target changed: %v %v", fi.Mode(), err)
+	}
+}

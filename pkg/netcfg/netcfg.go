@@ -470,6 +470,14 @@ func regularFiles(root *rootfs.Root, pattern string) ([]string, error) {
 	return out, nil
 }
 
+// regularNoLink reports whether p itself (not a link's target) is a
+// regular file: only such files get their mode or owner changed, so a
+// hostile link never makes fix chmod what it points to.
+func regularNoLink(root *rootfs.Root, p string) bool {
+	fi, err := root.Lstat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
 // modeOf is the permission of an existing file (0 when unknown: the
 // journal keeps an existing file's mode anyway).
 func modeOf(root *rootfs.Root, p string) fs.FileMode {

@@ -310,7 +310,7 @@ func scanNetplan(root *rootfs.Root, rd reader, pol *policy, st *state) error {
 		if strings.HasPrefix(p, "/etc/") {
 			// netplan 0.106 and later warn that files others can read
 			// are "too open" (they may hold Wi-Fi and 802.1x secrets).
-			if m, err := root.MetaOf(p); err == nil && (m.Mode&0o077 != 0 || m.UID != 0) {
+			if m, err := root.MetaOf(p); err == nil && regularNoLink(root, p) && (m.Mode&0o077 != 0 || m.UID != 0) {
 				want := rootfs.FileMeta{Mode: 0o600}
 				fr.chmeta = &want
 				fr.chmetaNote = fmt.Sprintf("mode %04o owner %d:%d -> 0600 root:root (netplan wants its files private)", m.Mode.Perm(), m.UID, m.GID)

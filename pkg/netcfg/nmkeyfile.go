@@ -187,7 +187,7 @@ func scanKeyfiles(root *rootfs.Root, rd reader, pol *policy, st *state) error {
 				// NetworkManager skips a keyfile that is not owned by
 				// root or that others may read ("insecure permissions"):
 				// the profile does not exist for it until fixed.
-				if m, err := root.MetaOf(p); err == nil && (m.Mode&0o077 != 0 || m.UID != 0) {
+				if m, err := root.MetaOf(p); err == nil && regularNoLink(root, p) && (m.Mode&0o077 != 0 || m.UID != 0) {
 					want := rootfs.FileMeta{Mode: 0o600}
 					fr.chmeta = &want
 					fr.chmetaNote = fmt.Sprintf("mode %04o owner %d:%d -> 0600 root:root (NetworkManager ignores other keyfiles)", m.Mode.Perm(), m.UID, m.GID)
