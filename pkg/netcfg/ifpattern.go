@@ -224,6 +224,16 @@ func (f *ifFile) toPattern() ([]byte, bool) {
 			return nil, false // already there: do not define it twice
 		}
 	}
+	// eth: other plain Ethernet NICs this file configures (no bond
+	// member, VLAN or alias: their bring-up order is left alone).
+	eth := map[string]bool{}
+	for si, s := range f.stanzas {
+		if n := s.args[0]; s.kind == "iface" && n != name && nicName(n) && !strings.ContainsAny(n, ".:") {
+			if k, _ := f.ifaceKind(si); k == KindEthernet {
+				eth[n] = true
+			}
+		}
+	}
 	at := -1 // line the pattern lines go before
 	drop := map[int]bool{}
 	for _, s := range f.stanzas {
@@ -235,25 +245,37 @@ func (f *ifFile) toPattern() ([]byte, bool) {
 			}
 			f.lines[i].raw = f.indent(i) + strings.Join(append([]string{"iface", PrimaryLogical}, s.args[1:]...), " ")
 		case s.kind == "auto" || strings.HasPrefix(s.kind, "allow-"):
-			var keep []string
+			var keep, hotplug []string
 			hit := false
 			for _, a := range s.args {
-				if a == name {
+				switch {
+				case a == name:
 					hit = true
-					continue
+				case (s.kind == "auto" || s.kind == "allow-auto") && eth[a]:
+					// Another install NIC: brought up when udev
+					// sees it, so an absent one fails no boot step.
+					hotplug = append(hotplug, a)
+				default:
+					keep = append(keep, a)
 				}
-				keep = append(keep, a)
 			}
-			if !hit {
+			if !hit && len(hotplug) == 0 {
 				continue
 			}
-			if at < 0 || i < at {
+			if hit && (at < 0 || i < at) {
 				at = i
 			}
-			if len(keep) == 0 {
+			var repl []string
+			if len(keep) > 0 {
+				repl = append(repl, f.indent(i)+strings.Join(append([]string{s.kind}, keep...), " "))
+			}
+			if len(hotplug) > 0 {
+				repl = append(repl, f.indent(i)+"allow-hotplug "+strings.Join(hotplug, " "))
+			}
+			if len(repl) == 0 {
 				drop[i] = true
 			} else {
-				f.lines[i].raw = f.indent(i) + strings.Join(append([]string{s.kind}, keep...), " ")
+				f.lines[i].raw = strings.Join(repl, "\n")
 			}
 		}
 	}

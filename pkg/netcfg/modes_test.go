@@ -239,3 +239,25 @@ func TestKeyfileLinkNotChmodded(t *testing.T) {
 		t.Errorf("the link's host target changed: %v %v", fi.Mode(), err)
 	}
 }
+
+// TestIfupdownSecondNICHotplug: the install NIC's stanza becomes the
+// pattern stanza; a second install NIC listed on the same "auto" line
+// moves to "allow-hotplug" (no boot step fails when it is absent); lo
+// and a bond stay as they were.
+func TestIfupdownSecondNICHotplug(t *testing.T) {
+	in := "auto lo ens3 ens4 bond0\niface lo inet loopback\n\niface ens3 inet static\n\taddress 10.0.0.2/24\n\niface ens4 inet dhcp\n\niface bond0 inet dhcp\n\tbond-slaves ens5\n"
+	f, err := parseInterfaces("/etc/network/interfaces", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, ok := f.toPattern()
+	want := "# prepagent: the first Ethernet NIC, whatever its name (ens3 at install)\nauto /e*/1=primary-nic\nauto lo bond0\nallow-hotplug ens4\niface lo inet loopback\n\niface primary-nic inet static\n\taddress 10.0.0.2/24\n\niface ens4 inet dhcp\n\niface bond0 inet dhcp\n\tbond-slaves ens5\n"
+	if !ok || string(out) != want {
+		t.Errorf("toPattern:\n%s\nwant:\n%s", out, want)
+	}
+	// Parsed again it is one file with the same stanzas: a second fix
+	// finds the pattern stanza and changes nothing.
+	if _, err := parseInterfaces("/etc/network/interfaces", out); err != nil {
+		t.Errorf("rewritten file does not parse: %v", err)
+	}
+}
