@@ -426,6 +426,7 @@ mount -t proc proc $m/proc
 mount -t tmpfs tmpfs $m/run
 mount --rbind /dev $m/dev
 if [ "$stack" = netplan ]; then netplan generate --root-dir $m; echo "=== rendered"; cat $m/run/systemd/network/*.network 2>/dev/null || true; fi
+if [ "$stack" = ifupdown ]; then echo "=== verify"; chroot $m systemd-analyze verify --man=no networking.service 2>&1 || echo "verify failed: $?"; echo "=== end verify"; fi
 ip -n $S link add nic-peer type veth peer name enp7s0 netns $G
 ip -n $S link add nic-peer2 type veth peer name ens10 netns $G
 ip -n $S addr add 10.77.0.1/24 dev nic-peer
@@ -544,7 +545,8 @@ func ncLeased(out string) (enp7s0, ens10 bool) {
 // Negative control: the unfixed configuration gives enp7s0 no lease.
 //   - ifupdown 0.8.41 + isc-dhcp-client (ifup -a, as networking.service runs
 //     it): the pattern stanza "auto /e*/1=primary-nic" selects only the
-//     first Ethernet NIC, so ens10 stays unconfigured;
+//     first Ethernet NIC, so ens10 stays unconfigured; systemd 252's
+//     systemd-analyze verify accepts networking.service with the drop-in;
 //   - systemd-networkd 252, fed a .network file;
 //   - netplan (the host's netplan generate --root-dir) rendering for
 //     systemd-networkd 252;
@@ -616,6 +618,15 @@ iface ens3 inet static
 				if !strings.Contains(cfg, w) {
 					t.Errorf("fixed configuration lacks %q\n%s", w, out)
 				}
+			}
+			if _, v, ok := strings.Cut(out, "=== verify"); ok {
+				// systemd's own parser reads the drop-in (it warns
+				// about any key it does not know) and accepts it.
+				if v, _, _ = strings.Cut(v, "=== end verify"); strings.Contains(v, "prepagent") || strings.Contains(v, "verify failed") {
+					t.Errorf("systemd-analyze verify networking.service complains about the drop-in:\n%s", v)
+				}
+			} else if tt.stack == "ifupdown" {
+				t.Errorf("no systemd-analyze verify output\n%s", out)
 			}
 			if tt.stack == "nm" && !strings.Contains(out, "ens3:enp7s0") {
 				t.Errorf("NetworkManager did not activate the fixed install profile on enp7s0\n%s", out)
