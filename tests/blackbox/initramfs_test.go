@@ -16,7 +16,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,29 +25,10 @@ import (
 // tests/ci.d/20-initramfs.sh): synthetic/ images of every compression and
 // cpio format, real/ Debian 12 images, bad/ truncated and corrupt ones.
 
-var (
-	irfBinOnce sync.Once
-	irfBin     string
-	irfBinErr  error
-)
-
+// irfBinary is the shared test binary (TestMain removes it).
 func irfBinary(t *testing.T) string {
 	t.Helper()
-	irfBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "prepagent-initramfs-")
-		if err != nil {
-			irfBinErr = err
-			return
-		}
-		irfBin = filepath.Join(dir, "prepagent")
-		if out, err := exec.Command("go", "build", "-o", irfBin, "../../cmd/prepagent").CombinedOutput(); err != nil {
-			irfBinErr = errors.New(string(out))
-		}
-	})
-	if irfBinErr != nil {
-		t.Fatalf("build prepagent: %v", irfBinErr)
-	}
-	return irfBin
+	return prepagentBinary(t)
 }
 
 // irfFixture returns the fixture directory, skipping when it is absent.
