@@ -8,6 +8,8 @@ package check
 
 import (
 	"context"
+	"fmt"
+	"io/fs"
 	"log/slog"
 
 	"github.com/prepagent/prepagent/pkg/command"
@@ -99,4 +101,35 @@ type Env struct {
 	Options Options
 	// Image collects facts for the report's image object.
 	Image *Image
+}
+
+// guestMountPoints are the directories the sandbox of a guest tool mounts
+// on (pkg/sandbox). A root without them gets them through the journal
+// first, so rollback removes them again and stays byte-exact.
+var guestMountPoints = []struct {
+	path string
+	mode fs.FileMode
+}{{"/dev", 0o755}, {"/proc", 0o555}, {"/sys", 0o555}}
+
+// RunGuest runs argv, a program of the prepared OS as the guest sees it,
+// through e.Guest. Under --root it first creates, journaled, the mount
+// points the sandbox needs. It is for Fix only (it writes).
+func (e *Env) RunGuest(ctx context.Context, argv ...string) (command.Result, error) {
+	if len(argv) == 0 {
+		return command.Result{}, fmt.Errorf("run guest program: empty command")
+	}
+	if e.Guest == nil {
+		return command.Result{}, fmt.Errorf("run %s: no runner for the guest's programs", argv[0])
+	}
+	if !e.Root.IsHost() && e.Edit != nil {
+		for _, m := range guestMountPoints {
+			if _, err := e.Root.Lstat(m.path); err == nil || !rootfs.IsNotExist(err) {
+				continue // present (the sandbox judges what it is), or unreadable (it says so)
+			}
+			if err := e.Edit.MkdirAll(m.path, m.mode); err != nil {
+				return command.Result{}, fmt.Errorf("mount point %s for %s: %w", m.path, argv[0], err)
+			}
+		}
+	}
+	return e.Guest.Run(ctx, command.Cmd{Argv: argv})
 }

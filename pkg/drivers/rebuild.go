@@ -62,10 +62,10 @@ func anyExists(root *rootfs.Root, paths []string) bool {
 // runTool runs argv in the prepared OS through env.Guest (the sandbox
 // under --root); without one, on the running system, through env.Cmd.
 func runTool(ctx context.Context, env *check.Env, argv []string) error {
-	guest := env.Guest
-	if guest == nil {
-		guest = env.Cmd
+	if env.Guest == nil {
+		_, err := env.Cmd.Run(ctx, command.Cmd{Argv: argv})
+		return err
 	}
-	_, err := guest.Run(ctx, command.Cmd{Argv: argv})
+	_, err := env.RunGuest(ctx, argv...)
 	return err
 }
