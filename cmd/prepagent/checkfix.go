@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/exitcode"
 	"github.com/prepagent/prepagent/pkg/journal"
+	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/report"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 	"github.com/prepagent/prepagent/pkg/runner"
@@ -41,6 +43,7 @@ func (p *passFlags) register(cmd *cobra.Command, fix bool) {
 		f.BoolVar(&p.generalize, "generalize", false, "also generalise the image (machine-id, host keys, logs...): destructive, runs last")
 		f.BoolVar(&p.final, "final", false, "with --generalize: also delete prepagent's backups (rollback impossible afterwards)")
 	}
+	withCheckIDs(cmd)
 }
 
 func newCheckCmd(g *globalFlags) *cobra.Command {
@@ -93,11 +96,19 @@ func pass(cmd *cobra.Command, g *globalFlags, p *passFlags, mode runner.Mode) (*
 	if err != nil {
 		return nil, withCode(exitcode.Error, err)
 	}
+	if p.root == "" {
+		// An unset variable in a script (--root "$MNT") must not check
+		// the current directory.
+		return nil, withCode(exitcode.Error, errors.New("--root: empty path (give the directory of the OS to prepare, or / for this system)"))
+	}
 	root, err := rootfs.Open(p.root)
 	if err != nil {
 		return nil, withCode(exitcode.Error, err)
 	}
 	defer root.Close()
+	if err := osinfo.RequireOS(root); err != nil {
+		return nil, withCode(exitcode.Error, err)
+	}
 	if mode == runner.ModeFix {
 		// Fail before any check runs when the root cannot take the journal
 		// (a read-only or full root must change nothing), and never fix

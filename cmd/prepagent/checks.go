@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/cloudinit"
 	"github.com/prepagent/prepagent/pkg/diskcheck"
@@ -52,4 +54,27 @@ func selectChecks(all []check.Check, only, skip []string) ([]check.Check, error)
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// withCheckIDs lists the check IDs in cmd's help, and offers them to shell
+// completion for --only and --skip (the man pages are generated from the
+// same help).
+func withCheckIDs(cmd *cobra.Command) {
+	var ids []string
+	for _, c := range allChecks() {
+		ids = append(ids, c.ID())
+	}
+	list := "Check IDs, in run order (for --only and --skip):\n  " + strings.Join(ids, "\n  ")
+	if cmd.Long == "" {
+		cmd.Long = cmd.Short + "."
+	}
+	cmd.Long += "\n\n" + list
+	complete := func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return ids, cobra.ShellCompDirectiveNoFileComp
+	}
+	for _, f := range []string{"only", "skip"} {
+		if cmd.Flags().Lookup(f) != nil {
+			_ = cmd.RegisterFlagCompletionFunc(f, complete)
+		}
+	}
 }

@@ -127,6 +127,7 @@ ready, 2 could not run).`,
 			f.Lookup(flagName(k.Name)).NoOptDefVal = "true"
 		}
 	}
+	withCheckIDs(cmd)
 	return cmd
 }
 
