@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestVersionFlagMatchesVersionCommand(t *testing.T) {
@@ -52,5 +53,29 @@ func TestRootThatIsNoOS(t *testing.T) {
 				t.Errorf("%v wrote into the directory: %v", c.args, ents)
 			}
 		})
+	}
+}
+
+func TestWaitMissingLogFailsAtOnce(t *testing.T) {
+	missing := t.TempDir() + "/nosuch.log"
+	done := make(chan struct{})
+	var code int
+	var errs string
+	go func() {
+		defer close(done)
+		code, _, errs = runCLI(t, "wait", "--serial-log", missing, "--timeout", "60s")
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("wait on a missing log is still waiting after 20 s")
+	}
+	if code != 2 || !strings.Contains(errs, "nosuch.log") || !strings.Contains(errs, "--wait-for-log") {
+		t.Errorf("wait = exit %d, stderr %q; want 2 naming the file and --wait-for-log", code, errs)
+	}
+	// With --wait-for-log it waits (here: until its own timeout, exit 3).
+	code, _, _ = runCLI(t, "wait", "--serial-log", missing, "--wait-for-log", "--timeout", "1s")
+	if code != 3 {
+		t.Errorf("wait --wait-for-log = exit %d, want 3 (timeout)", code)
 	}
 }

@@ -18,11 +18,11 @@ import (
 )
 
 type waitArgs struct {
-	serialLog, listen, socket string
-	noFollow, fromEnd         bool
-	timeout, settle           time.Duration
-	runID, token, hmacKey     string
-	hmacKeyFile               string
+	serialLog, listen, socket     string
+	noFollow, fromEnd, waitForLog bool
+	timeout, settle               time.Duration
+	runID, token, hmacKey         string
+	hmacKeyFile                   string
 }
 
 func newWaitCmd(g *globalFlags) *cobra.Command {
@@ -36,7 +36,9 @@ report). Sources (several may be given; the first verdict wins):
 
   --serial-log FILE   a console log, followed as it grows (like tail -f);
                       "-" reads stdin; --no-follow stops at its end;
-                      --from-end skips what the log already holds
+                      --from-end skips what the log already holds; a
+                      missing or unreadable log is exit 2 at once, unless
+                      --wait-for-log (the console has yet to create it)
   --listen ADDR       an HTTP receiver for the callback (checks --token and
                       the key; acts once per run ID)
   --socket PATH       the unix socket backing a virtio-serial port
@@ -63,6 +65,7 @@ Exit codes: 0 READY, 1 NOT READY, 2 error
 	f := cmd.Flags()
 	f.StringVar(&a.serialLog, "serial-log", "", `serial console log file to follow ("-": stdin)`)
 	f.BoolVar(&a.noFollow, "no-follow", false, "read the serial log to its end instead of following it")
+	f.BoolVar(&a.waitForLog, "wait-for-log", false, "the serial log may not exist yet (the console will create it): wait for it instead of failing")
 	f.BoolVar(&a.fromEnd, "from-end", false, "follow the serial log from its current end: ignore what it already holds (earlier boots)")
 	f.StringVar(&a.listen, "listen", "", "listen for the HTTP callback on ADDR (host:port)")
 	f.StringVar(&a.socket, "socket", "", "unix socket backing a virtio-serial port")
@@ -107,6 +110,12 @@ func waitVerdict(cmd *cobra.Command, g *globalFlags, a *waitArgs) error {
 	}
 	opts := verdict.Options{RunID: a.runID, Settle: a.settle, Key: key}
 	var sources []source
+	if a.serialLog != "" && a.serialLog != "-" && !a.waitForLog {
+		// A mistyped path must not wait out the whole timeout in silence.
+		if err := readableFile(a.serialLog); err != nil {
+			return withCode(exitcode.Error, fmt.Errorf("wait: serial log: %w (--wait-for-log waits for a log the console has yet to create)", err))
+		}
+	}
 	if a.serialLog != "" {
 		sources = append(sources, func(ctx context.Context) (*verdict.Verdict, error) {
 			var r io.ReadCloser
@@ -283,6 +292,23 @@ func (r *redialer) Read(p []byte) (int, error) {
 func (r *redialer) Close() error {
 	if r.c != nil {
 		return r.c.Close()
+	}
+	return nil
+}
+
+// readableFile fails unless p opens for reading and is not a directory.
+func readableFile(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%s is a directory", p)
 	}
 	return nil
 }
