@@ -7,4 +7,4 @@ cd "$(dirname "$0")/../.."
 bash tests/fixtures/initramfs-synthetic.sh
 # -fuzzminimizetime: minimising a new input may otherwise take the whole
 # budget (the default is 60 s) and fuzz nothing.
-go test -run '^$' -fuzz '^FuzzWalk$' -fuzztime 25s -fuzzminimizetime 3s ./pkg/initramfs
+bash scripts/fuzz.sh ./pkg/initramfs FuzzWalk 100000

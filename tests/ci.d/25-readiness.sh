@@ -32,4 +32,4 @@ if command -v cloud-init >/dev/null; then
 fi
 
 # Short fuzz pass over the decoder (seeds in pkg/verdict/testdata/fuzz).
-go test -run '^$' -fuzz FuzzDecoder -fuzztime 20s -fuzzminimizetime 3s ./pkg/verdict
+bash scripts/fuzz.sh ./pkg/verdict FuzzDecoder

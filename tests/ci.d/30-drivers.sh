@@ -8,4 +8,4 @@ cd "$(dirname "$0")/../.."
 bash tests/fixtures/drivers-debian.sh
 bash tests/fixtures/drivers-dracut.sh
 # Short fuzz pass over the boot-config, modules.dep and modprobe.d parsers.
-go test -run '^$' -fuzz FuzzParsers -fuzztime 15s -fuzzminimizetime 3s ./pkg/drivers
+bash scripts/fuzz.sh ./pkg/drivers FuzzParsers

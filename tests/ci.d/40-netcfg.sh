@@ -11,5 +11,5 @@ cd "$(dirname "$0")/../.."
 bash tests/fixtures/debian-root.sh
 bash tests/fixtures/netcfg-nm-root.sh
 for target in FuzzIfcfg FuzzInterfaces FuzzKeyfile FuzzNetplan; do
-	go test -run '^$' -fuzz "^${target}\$" -fuzztime 20s -fuzzminimizetime 3s ./pkg/netcfg
+	bash scripts/fuzz.sh ./pkg/netcfg "$target"
 done

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${PREPAGENT_CACHE:=/var/cache/prepagent-test}"
-: "${FUZZTIME:=15s}"
+: "${FUZZEXECS:=60000}"
 mkdir -p "$PREPAGENT_CACHE"
 fuzz() { # PKG TARGET FILES...
 	local pkg=$1 target=$2; shift 2
@@ -17,7 +17,7 @@ fuzz() { # PKG TARGET FILES...
 		echo "fuzz $target: unchanged since the last pass, skipped" >&2
 		return
 	fi
-	go test -run '^$' -fuzz "^$target\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 3s "$pkg"
+	bash scripts/fuzz.sh "$pkg" "$target" "$FUZZEXECS"
 	rm -f "$PREPAGENT_CACHE"/fuzz-diskcheck-"$target"-*
 	touch "$stamp"
 }

@@ -7,4 +7,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tests/fixtures/debian-cloudinit-root.sh
-go test -run '^$' -fuzz '^FuzzParseConfig$' -fuzztime 20s -fuzzminimizetime 3s ./pkg/cloudinit/
+bash scripts/fuzz.sh ./pkg/cloudinit/ FuzzParseConfig
