@@ -20,12 +20,15 @@ for s in tests/ci.d/*.sh; do
 	bash "$s"
 done
 step "go test (unit + blackbox)"
+# -timeout: the blackbox package runs every real-thing test in one binary
+# (real initramfs generators, every compression cut, guest roots hashed):
+# well past go test's default 10 minutes on 2 busy cores.
 # -json gives one event per test: the closing line counts tests (subtests
 # included), not packages, and every skip is listed with its reason.
 log=$(mktemp -d /tmp/prepagent-test.XXXXXX)
 trap 'rm -rf "$log"' EXIT
 rc=0
-go test -count=1 -tags blackbox -json ./... >"$log/events.json" 2>"$log/stderr" || rc=$?
+go test -count=1 -timeout 50m -tags blackbox -json ./... >"$log/events.json" 2>"$log/stderr" || rc=$?
 cat "$log/stderr" >&2
 bash scripts/test-summary.sh "$log/events.json" || rc=1
 # `ip netns add` (netlink tests) turns /run/netns into a bind mount of
