@@ -418,10 +418,13 @@ var HistoryFiles = []string{
 
 // homes returns /root, /home/* and every home directory in /etc/passwd
 // that is a real directory. A home that is a symlink, or lies below one
-// (/root -> /etc, /home -> /srv), is listed in op as kept and never
-// entered: its histories would be the target's files.
+// (/root -> /etc, /home -> /srv), is never entered: its histories would be
+// the target's files. /root and /home/* are then listed in op as kept; a
+// home only /etc/passwd names (a system account's /bin, a link after the
+// /usr merge) is passed over without a word, as it holds no user's history.
 func (s *scanner) homes(op *Op) ([]string, error) {
 	set := map[string]bool{"/root": true}
+	fromPasswdOnly := map[string]bool{}
 	if l, err := s.linked(op, "/home", true); err != nil {
 		return nil, err
 	} else if !l {
@@ -441,7 +444,11 @@ func (s *scanner) homes(op *Op) ([]string, error) {
 	for sc.Scan() {
 		f := strings.Split(sc.Text(), ":")
 		if len(f) >= 6 && strings.HasPrefix(f[5], "/") && path.Clean(f[5]) != "/" {
-			set[path.Clean(f[5])] = true
+			h := path.Clean(f[5])
+			if !set[h] {
+				set[h] = true
+				fromPasswdOnly[h] = true
+			}
 		}
 	}
 	var out []string
@@ -451,7 +458,11 @@ func (s *scanner) homes(op *Op) ([]string, error) {
 	sort.Strings(out)
 	var dirs []string
 	for _, h := range out {
-		if l, err := s.linked(op, h, true); err != nil {
+		report := op
+		if fromPasswdOnly[h] {
+			report = &Op{} // checked the same way, not reported
+		}
+		if l, err := s.linked(report, h, true); err != nil {
 			return nil, err
 		} else if l {
 			continue
