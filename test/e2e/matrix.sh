@@ -11,10 +11,10 @@
 # Prints one line per cell as it ends:
 #   E2E-CELL <name> PASS <seconds>s
 #   E2E-CELL <name> FAIL <reason>
-# then a table. Serial logs, reports and each cell's summary stay in
-# $E2E_MATRIX_OUT/<cell>/ (default /tmp/prepagent-e2e-matrix), the whole
-# directory replaced on each run; a passing cell's logs are kept too (they
-# are small), its work disk is not.
+# then a table. A failing cell's serial logs, reports and summary stay in
+# $E2E_MATRIX_OUT/<cell>/ (default /tmp/prepagent-e2e-matrix, replaced on
+# each run); a passing cell's are removed unless E2E_KEEP_LOGS=1, and a run
+# where every cell passed leaves nothing behind.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 
@@ -86,6 +86,9 @@ for cell in "${cells[@]}"; do
 		failed=1
 	fi
 	names+=("$cell") results+=("$res") secs+=("$s") notes+=("$note")
+	if [[ $res == PASS && ${E2E_KEEP_LOGS:-0} != 1 ]]; then
+		rm -rf "${OUT:?}/$cell" "$OUT/$cell.log"
+	fi
 done
 
 echo
@@ -95,4 +98,7 @@ for i in "${!names[@]}"; do
 	printf '%-46s %-5s %5ss  %s\n' "${names[$i]}" "${results[$i]}" "${secs[$i]}" "${notes[$i]}"
 done
 printf 'total %ds: %s\n' "$SECONDS" "$([[ $failed == 0 ]] && echo PASS || echo FAIL)"
+if [[ $failed == 0 && ${E2E_KEEP_LOGS:-0} != 1 ]]; then
+	rm -rf "$OUT"
+fi
 exit "$failed"

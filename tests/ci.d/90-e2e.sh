@@ -6,8 +6,8 @@
 # then boots on virtio with its NIC in another PCI slot and gets DHCP. The
 # guest disk is cached under $PREPAGENT_CACHE (keyed by its builder's hash),
 # so a warm rerun only boots: about 7 minutes here; from a fresh machine add
-# about 5 minutes for the Debian root and the disk. Logs stay in
-# $PREPAGENT_E2E_OUT (default /tmp/prepagent-e2e-ci), replaced on each run.
+# about 5 minutes for the Debian root and the disk. A failing cell's logs stay in
+# $PREPAGENT_E2E_OUT (default /tmp/prepagent-e2e-ci); a passing run leaves none.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${PREPAGENT_E2E_OUT:=/tmp/prepagent-e2e-ci}"
