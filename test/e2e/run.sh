@@ -312,10 +312,13 @@ GUEST=$PREPAGENT_CACHE/e2e-guest-$(e2e_cell_guest)
 ROOT_UUID=$(<"$GUEST/root-uuid")
 # How the install-time initramfs gives up on a root it cannot see.
 if [[ $E2E_INITRAMFS == dracut ]]; then
-	# dracut waits rd.retry (180 s) in its initqueue, then drops to its
-	# emergency shell.
-	NO_ROOT_RE="Could not boot|/dev/disk/by-uuid/$ROOT_UUID does not exist"
-	NO_ROOT_SECS=420
+	# dracut's initqueue counts rd.retry (180 s) as 360 rounds of at least
+	# 0.5 s each, far longer under a loaded TCG. After 2/3 of them it runs
+	# its timeout hooks, the root's printing `"/dev/disk/by-uuid/<uuid>"
+	# does not exist` (quoted); after all of them, "Could not boot." and
+	# its emergency shell.
+	NO_ROOT_RE="Could not boot|/dev/disk/by-uuid/$ROOT_UUID\"? does not exist"
+	NO_ROOT_SECS=720
 else
 	NO_ROOT_RE="ALERT! +UUID=$ROOT_UUID does not exist"
 	NO_ROOT_SECS=220
