@@ -305,7 +305,6 @@ func (d *Disk) partitionNodes() error {
 	return nil
 }
 
-var partSuffix = regexp.MustCompile(`p([0-9]+)$`)
 
 // inspect reads the partition table, probes the filesystems and finds the
 // OS roots.
