@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/diskimage"
 	"github.com/prepagent/prepagent/pkg/exitcode"
 	"github.com/prepagent/prepagent/pkg/report"
@@ -141,9 +140,9 @@ func attachImage(cmd *cobra.Command, g *globalFlags, f *imageFlags, file string,
 	return d, nil
 }
 
-func imageFile(d *diskimage.Disk) *check.ImageFile {
+func imageFile(d *diskimage.Disk) *report.ImageFile {
 	a := diskimage.Advise(d.File, d.Format, d.VirtualSize, d.FileSize)
-	return &check.ImageFile{
+	return &report.ImageFile{
 		Path: d.File, Format: d.Format, VirtualSize: d.VirtualSize, FileSize: d.FileSize,
 		PartitionTable: d.Table, RootPartition: d.RootPartition,
 		IMSAccepts: a.Accepted, Convert: a.Convert, Advice: a.Reason,

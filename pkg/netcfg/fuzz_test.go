@@ -16,7 +16,7 @@ func FuzzIfcfg(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if got := sf.bytes(); string(got) != string(data) {
+		if got := sf.Bytes(); string(got) != string(data) {
 			t.Fatalf("round trip:\n%q\n%q", data, got)
 		}
 		_, out, err := normalizeIfcfg("/etc/sysconfig/network-scripts/ifcfg-eth0", data, suse, testPolicy("eth0"))
