@@ -305,7 +305,6 @@ func (d *Disk) partitionNodes() error {
 	return nil
 }
 
-
 // inspect reads the partition table, probes the filesystems and finds the
 // OS roots.
 func (d *Disk) inspect(ctx context.Context, o Options) error {

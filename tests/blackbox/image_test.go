@@ -306,4 +306,3 @@ func TestImageRawGuestNamesAndRoots(t *testing.T) {
 	}
 	imgClean(t, state, blank)
 }
-
