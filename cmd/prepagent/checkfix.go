@@ -8,7 +8,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/prepagent/prepagent/pkg/check"
+	"github.com/prepagent/prepagent/pkg/diskcheck"
 	"github.com/prepagent/prepagent/pkg/exitcode"
+	"github.com/prepagent/prepagent/pkg/generalize"
 	"github.com/prepagent/prepagent/pkg/journal"
 	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/report"
@@ -92,7 +94,10 @@ func runPass(cmd *cobra.Command, g *globalFlags, p *passFlags, mode runner.Mode)
 
 // pass runs the checks and saves the report after a real fix.
 func pass(cmd *cobra.Command, g *globalFlags, p *passFlags, mode runner.Mode) (*report.Report, error) {
-	checks, err := selectChecks(allChecks(), p.only, p.skip)
+	checks, err := selectChecks(allChecks(checkOptions{
+		disk:       diskcheck.Options{ExpectVolume: p.expectVolume},
+		generalize: generalize.Options{Generalize: p.generalize, Final: p.final},
+	}), p.only, p.skip)
 	if err != nil {
 		return nil, withCode(exitcode.Error, err)
 	}
@@ -126,7 +131,7 @@ func pass(cmd *cobra.Command, g *globalFlags, p *passFlags, mode runner.Mode) (*
 		Checks:  checks,
 		Log:     g.logger(cmd.ErrOrStderr()),
 		Version: version,
-		Options: check.Options{ExpectVolume: p.expectVolume, Generalize: p.generalize, Final: p.final},
+		Facts:   diskcheck.HostSources().ImageFacts,
 	})
 	if err != nil {
 		return nil, withCode(exitcode.Error, err)
