@@ -219,7 +219,7 @@ func resultsJSON(t *testing.T, rep *report.Report, dir string) []byte {
 		rs[i].DurationMs = 0
 	}
 	b, err := json.MarshalIndent(struct {
-		Image  report.Image    `json:"image"`
+		Image  report.Image   `json:"image"`
 		Checks []check.Result `json:"checks"`
 	}{rep.Image, rs}, "", "  ")
 	if err != nil {
