@@ -85,4 +85,21 @@ type Image struct {
 	BootMode       string `json:"boot_mode,omitempty"`
 	OSVersion      string `json:"os_version"`
 	RootDiskSerial string `json:"root_disk_serial,omitempty"`
+	// File is set by `prepagent image`: the external image file checked.
+	File *ImageFile `json:"file,omitempty"`
+}
+
+// ImageFile describes an external disk image file and what IMS makes of
+// it ("create a system disk image from an external image file").
+type ImageFile struct {
+	Path           string `json:"path"`
+	Format         string `json:"format"`
+	VirtualSize    int64  `json:"virtual_size"`
+	FileSize       int64  `json:"file_size"`
+	PartitionTable string `json:"partition_table,omitempty"`
+	RootPartition  int    `json:"root_partition"`
+	IMSAccepts     bool   `json:"ims_accepts"`
+	// Convert is the advised conversion command ("" when none).
+	Convert string `json:"convert,omitempty"`
+	Advice  string `json:"advice,omitempty"`
 }
