@@ -152,3 +152,14 @@ func TestRecover(t *testing.T) {
 		t.Error("Recover of a corrupt state file: no error")
 	}
 }
+
+func TestAdviseNeverOverwrites(t *testing.T) {
+	dir := t.TempDir()
+	vmdk, qcow := filepath.Join(dir, "g.vmdk"), filepath.Join(dir, "g.qcow2")
+	if err := os.WriteFile(qcow, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if a := Advise(vmdk, "vmdk", 1, 1); !strings.HasSuffix(a.Convert, " "+filepath.Join(dir, "g-ims.qcow2")) {
+		t.Errorf("convert = %q, want a new file name beside the existing g.qcow2", a.Convert)
+	}
+}
