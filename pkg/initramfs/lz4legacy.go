@@ -147,8 +147,12 @@ func (z *lz4LegacyReader) next() ([]byte, error) {
 	if int(size) > lz4.CompressBlockBound(lz4LegacyBlock) {
 		return nil, fmt.Errorf("lz4 block of %d bytes: larger than a legacy block can be", size)
 	}
-	if cap(z.in) < int(size) {
-		z.in = make([]byte, size)
+	if z.in == nil {
+		// Once, at the largest size a block can have: growing it with
+		// the blocks (2.8, 2.9, 3.0, 3.8 MB in a Debian image) faulted
+		// in 12 MB of fresh pages, a quarter of the run's page faults.
+		// Untouched pages of it cost nothing.
+		z.in = make([]byte, lz4.CompressBlockBound(lz4LegacyBlock))
 	}
 	in := z.in[:size]
 	if _, err := io.ReadFull(z.r, in); err != nil {
