@@ -45,7 +45,7 @@ done
 host=$(go env GOARCH)
 ids=$(dist/$host/prepagent check --help | sed -n '/^Check IDs/,/^$/p' | sed -n 's/^  \([a-z0-9-]*\)$/\1/p')
 subs=$(dist/$host/prepagent --help | sed -n '/^Available Commands:/,/^$/p' | awk 'NF && $1 != "Available" && $1 != "help" {print $1}')
-pages="man8/prepagent.8 man7/prepagent-checks.7 man7/prepagent-readiness.7 man7/prepagent-initramfs.7 man7/prepagent-packaging.7 man7/prepagent-testing.7"
+pages="man8/prepagent.8 man7/prepagent-checks.7 man7/prepagent-readiness.7 man7/prepagent-initramfs.7 man7/prepagent-image.7 man7/prepagent-packaging.7 man7/prepagent-testing.7"
 [[ $(wc -w <<<"$ids") -ge 9 && $(wc -w <<<"$subs") -ge 7 ]] || { echo "man: could not read check IDs/subcommands from the binary" >&2; fail=1; }
 mandir=$(mktemp -d)
 trap 'rm -rf "$safebin" "$mandir"' EXIT

@@ -17,7 +17,7 @@ func Pages() []Page {
 	seeAlso := func(self string) []string {
 		var out []string
 		for _, s := range []string{"prepagent(8)", "prepagent-checks(7)", "prepagent-readiness(7)", "prepagent-initramfs(7)",
-			"prepagent-packaging(7)", "prepagent-testing(7)", "prepctl(1)"} {
+			"prepagent-image(7)", "prepagent-packaging(7)", "prepagent-testing(7)", "prepctl(1)"} {
 			if s != self {
 				out = append(out, s)
 			}
@@ -72,6 +72,14 @@ func Pages() []Page {
 				exitPart,
 			},
 			SeeAlso: seeAlso("prepagent-initramfs(7)")},
+		{Name: "prepagent-image", Section: "7", Manual: misc,
+			Summary: "prepagent image: prepare an external disk image file (raw, qcow2, vmdk, vhd, vhdx) offline",
+			Parts: []Part{
+				{Heading: "DESCRIPTION", File: "image.md"},
+				checksPart,
+				exitPart,
+			},
+			SeeAlso: seeAlso("prepagent-image(7)")},
 		{Name: "prepagent-packaging", Section: "7", Manual: misc,
 			Summary: "the prepagent deb and rpm packages and installing them in image pipelines",
 			Parts: []Part{
