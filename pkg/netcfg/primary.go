@@ -8,6 +8,7 @@ import (
 
 	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/rootfs"
+	"github.com/prepagent/prepagent/pkg/shellvar"
 )
 
 // Naming schemes of the primary NIC.
@@ -283,14 +284,14 @@ func cmdlines(root *rootfs.Root) ([]cmdline, error) {
 func lenientShellVars(s string) map[string]string {
 	vars := map[string]string{}
 	for _, l := range strings.Split(s, "\n") {
-		sl, err := parseShellLine(l)
-		if err != nil || sl.key == "" {
+		sl, err := shellvar.ParseLine(l)
+		if err != nil || sl.Key == "" {
 			continue
 		}
 		// GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX x": expand the simple case.
-		v := strings.ReplaceAll(sl.value, "$"+sl.key, vars[sl.key])
-		v = strings.ReplaceAll(v, "${"+sl.key+"}", vars[sl.key])
-		vars[sl.key] = v
+		v := strings.ReplaceAll(sl.Value, "$"+sl.Key, vars[sl.Key])
+		v = strings.ReplaceAll(v, "${"+sl.Key+"}", vars[sl.Key])
+		vars[sl.Key] = v
 	}
 	return vars
 }
