@@ -161,8 +161,9 @@ func loadKernel(root *rootfs.Root, k Kernel) (*kernelFacts, error) {
 		data, err = root.ReadFile(p)
 		switch {
 		case err == nil:
-			ParseBuiltin(data, kf.db.Builtin)
-			kf.db.HasBuiltin = true
+			if err := kf.db.ParseBuiltin(data, p); err != nil {
+				return nil, err
+			}
 		case !rootfs.IsNotExist(err):
 			return nil, fmt.Errorf("read %s: %w", p, err)
 		}

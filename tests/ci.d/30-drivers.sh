@@ -7,5 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tests/fixtures/drivers-debian.sh
 bash tests/fixtures/drivers-dracut.sh
-# Short fuzz pass over the boot-config, modules.dep and modprobe.d parsers.
+# Short fuzz passes over the boot-config, modules.dep and modprobe.d parsers
+# and the kernel modules metadata readers (pkg/kmod).
 bash scripts/fuzz.sh ./pkg/drivers FuzzParsers
+bash scripts/fuzz.sh ./pkg/kmod FuzzParse
