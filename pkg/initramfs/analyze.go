@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/prepagent/prepagent/pkg/kmod"
-	"github.com/prepagent/prepagent/pkg/udevrules"
+	"github.com/prepagent/prepagent/pkg/udevrule"
 )
 
 // RequiredDrivers are the drivers a Huawei Cloud guest needs in its
@@ -264,7 +264,7 @@ func (z *analyzer) entry(e Entry, body io.Reader) error {
 		if err != nil {
 			return err
 		}
-		if lines := udevrules.PinningLines(data); len(lines) > 0 {
+		if lines := udevrule.PinningLines(data); len(lines) > 0 {
 			z.a.UdevPinning = append(z.a.UdevPinning, PinningRule{Path: e.Path, Lines: lines})
 		}
 	}
