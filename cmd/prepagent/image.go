@@ -153,8 +153,8 @@ func printImageFile(cmd *cobra.Command, d *diskimage.Disk, rep *report.Report) {
 	w := cmd.OutOrStdout()
 	f := rep.Image.File
 	p := report.Printable
-	fmt.Fprintf(w, "image file: %s (%s, %d GiB virtual, %d MiB on disk), root on partition %d, mounted %s\n",
-		p(f.Path), f.Format, (f.VirtualSize+1<<30-1)>>30, f.FileSize>>20, f.RootPartition, strings.Join(d.Mounted, " "))
+	fmt.Fprintf(w, "image file: %s (%s, %.1f GiB virtual, %d MiB on disk), root on partition %d, mounted %s\n",
+		p(f.Path), f.Format, float64(f.VirtualSize)/(1<<30), f.FileSize>>20, f.RootPartition, strings.Join(d.Mounted, " "))
 	accepts := "IMS imports this format"
 	if !f.IMSAccepts {
 		accepts = "IMS does not import this format"

@@ -258,4 +258,3 @@ func (r *Resolver) WholeDisks(n *Node) (Chain, error) {
 	sort.Strings(c.Disks)
 	return c, nil
 }
-

@@ -128,6 +128,9 @@ func Open(ctx context.Context, file string, o Options) (d *Disk, err error) {
 		return nil, err
 	}
 	d = &Disk{File: abs, Partitions: []Partition{}, run: o.Run, log: o.Log}
+	for _, err := range RecoverStale(ctx, o.Run, o.StateDir) {
+		d.Warnings = append(d.Warnings, "left by an earlier run: "+err.Error())
+	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		d.FileSize = st.Blocks * 512
 	}

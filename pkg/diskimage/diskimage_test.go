@@ -152,3 +152,43 @@ func TestRecover(t *testing.T) {
 		t.Error("Recover of a corrupt state file: no error")
 	}
 }
+
+func TestAdviseNeverOverwrites(t *testing.T) {
+	dir := t.TempDir()
+	vmdk, qcow := filepath.Join(dir, "g.vmdk"), filepath.Join(dir, "g.qcow2")
+	if err := os.WriteFile(qcow, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if a := Advise(vmdk, "vmdk", 1, 1); !strings.HasSuffix(a.Convert, " "+filepath.Join(dir, "g-ims.qcow2")) {
+		t.Errorf("convert = %q, want a new file name beside the existing g.qcow2", a.Convert)
+	}
+}
+
+// A dead run's state for another image file is undone too; a live one's
+// is left alone.
+func TestRecoverStale(t *testing.T) {
+	dir := t.TempDir()
+	made := filepath.Join(dir, "tmpdir")
+	if err := os.Mkdir(made, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dead := &State{File: "/other.img", PID: 1 << 30, Start: "1", path: statePath(dir, "/other.img"), Steps: []Step{{Kind: stepDir, Path: made}}}
+	live := &State{File: "/busy.img", PID: os.Getpid(), Start: processStart(os.Getpid()), path: statePath(dir, "/busy.img")}
+	for _, s := range []*State{dead, live} {
+		if err := s.save(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if errs := RecoverStale(t.Context(), nil, dir); len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	if _, err := os.Stat(made); !os.IsNotExist(err) {
+		t.Errorf("dead run's directory still there (%v)", err)
+	}
+	if _, err := os.Stat(dead.path); !os.IsNotExist(err) {
+		t.Errorf("dead run's state file still there (%v)", err)
+	}
+	if _, err := os.Stat(live.path); err != nil {
+		t.Errorf("live run's state file removed: %v", err)
+	}
+}

@@ -128,6 +128,10 @@ type Advice struct {
 func Advise(file, format string, virtual, actual int64) Advice {
 	a := Advice{Accepted: strings.Contains(" "+strings.Join(IMSFormats, " ")+" ", " "+format+" ")}
 	out := strings.TrimSuffix(file, filepath.Ext(file)) + ".qcow2"
+	if _, err := os.Stat(out); err == nil || out == file {
+		// Never advise a command that overwrites an existing file.
+		out = strings.TrimSuffix(file, filepath.Ext(file)) + "-ims.qcow2"
+	}
 	switch format {
 	case "qcow2":
 		a.Reason = "qcow2 is imported as it is; zvhd2 (qemu-img-hw convert -O zvhd2) imports fastest"

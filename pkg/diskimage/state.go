@@ -107,23 +107,54 @@ var ErrBusy = errors.New("another prepagent is working on this image")
 // Recover undoes what a dead run left for file (its state file in dir);
 // it returns ErrBusy when that run is still alive.
 func Recover(ctx context.Context, run command.Runner, dir, file string) error {
-	p := statePath(dir, file)
+	s, err := loadState(statePath(dir, file))
+	if err != nil || s == nil {
+		return err
+	}
+	if s.alive() && s.PID != os.Getpid() {
+		return fmt.Errorf("%w: pid %d (state file %s)", ErrBusy, s.PID, s.path)
+	}
+	return s.undo(ctx, run)
+}
+
+// RecoverStale undoes what dead runs left for any other image file in
+// dir, so a killed run does not hold its loop device and mounts until
+// someone opens that same file again. Its errors are reported, not fatal:
+// they concern other files.
+func RecoverStale(ctx context.Context, run command.Runner, dir string) []error {
+	var errs []error
+	ents, _ := filepath.Glob(filepath.Join(dir, "image-*.json"))
+	for _, p := range ents {
+		s, err := loadState(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if s == nil || s.alive() {
+			continue
+		}
+		if err := s.undo(ctx, run); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// loadState reads a state file; nil, nil when there is none.
+func loadState(p string) (*State, error) {
 	b, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("read %s: %w", p, err)
+		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
 	var s State
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("parse %s: %w (remove it after detaching by hand what it names)", p, err)
+		return nil, fmt.Errorf("parse %s: %w (remove it after detaching by hand what it names)", p, err)
 	}
 	s.path = p
-	if s.alive() && s.PID != os.Getpid() {
-		return fmt.Errorf("%w: pid %d (state file %s)", ErrBusy, s.PID, p)
-	}
-	return s.undo(ctx, run)
+	return &s, nil
 }
 
 // undo detaches every step in reverse order; each undone step is dropped

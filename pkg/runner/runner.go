@@ -104,8 +104,12 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 		OS:        reportOS(info),
 		StartedAt: start.UTC(),
 	}
+	// Every tool a check runs, on the host or in the guest, is logged at
+	// -v with the check's name.
 	newEnv := func(log *slog.Logger) *check.Env {
-		return &check.Env{Root: cfg.Root, OS: info, Cmd: cfg.Cmd, Guest: cfg.Guest, Log: log, DryRun: cfg.Mode == ModeDryRun}
+		return &check.Env{Root: cfg.Root, OS: info, Log: log, DryRun: cfg.Mode == ModeDryRun,
+			Cmd:   command.Logged{Runner: cfg.Cmd, Log: log},
+			Guest: command.Logged{Runner: cfg.Guest, Log: log.With("guest", true)}}
 	}
 	rep.Image = imageFacts(ctx, cfg, newEnv(cfg.Log.With("facts", "image")), info)
 	j := journal.New(cfg.Root, runID, cfg.Mode != ModeFix)

@@ -278,6 +278,15 @@ func TestImageRawGuestNamesAndRoots(t *testing.T) {
 		dcSh(t, "mkfs.ext4", "-q", "-F", "-d", r, fsimg, strconv.FormatInt(sizes[i]>>20, 10)+"M")
 		dcSh(t, "dd", "if="+fsimg, "of="+img, "bs=1M", "seek="+strconv.FormatInt(starts[i]>>20, 10), "conv=notrunc,sparse", "status=none")
 	}
+	// The same unfixed disk as vhd and vhdx (qemu-storage-daemon's vpc
+	// and vhdx drivers), when qemu-img is here.
+	others := map[string]string{}
+	if _, err := exec.LookPath("qemu-storage-daemon"); err == nil {
+		for f, drv := range map[string]string{"vhd": "vpc", "vhdx": "vhdx"} {
+			others[f] = filepath.Join(dir, "two-roots."+f)
+			dcSh(t, "qemu-img", "convert", "-f", "raw", "-O", drv, img, others[f])
+		}
+	}
 	state := t.TempDir()
 	code, _, errs := imgRun(t, state, "check", img)
 	if code != 2 || !strings.Contains(errs, "2 OS roots") || !strings.Contains(errs, "--root-partition") {
@@ -295,6 +304,14 @@ func TestImageRawGuestNamesAndRoots(t *testing.T) {
 		t.Errorf("check fstab after fix: exit %d fstab=%s\n%s", code, imgStatus(rep, "fstab"), errs)
 	}
 	imgClean(t, state, img)
+
+	for f, p := range others {
+		code, rep, errs := imgRun(t, state, "fix", p, "--root-partition", "2", "--only", "fstab")
+		if code != 0 || imgStatus(rep, "fstab") != "fixed" || rep.Image.File.Format != f {
+			t.Errorf("%s: fix fstab: exit %d fstab=%s format=%q\n%s", f, code, imgStatus(rep, "fstab"), rep.Image.File.Format, errs)
+		}
+		imgClean(t, state, p)
+	}
 
 	blank := filepath.Join(dir, "blank.img")
 	if err := os.WriteFile(blank, make([]byte, 1<<20), 0o600); err != nil {
