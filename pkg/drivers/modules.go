@@ -140,10 +140,3 @@ func tooOld(release string) bool {
 	}
 	return slices.Compare(v[:], []int{2, 6, 24, 0}) < 0
 }
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return s
-}
