@@ -7,5 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tests/fixtures/drivers-debian.sh
 bash tests/fixtures/drivers-dracut.sh
-# Short fuzz pass over the boot-config, modules.dep and modprobe.d parsers.
+# Short fuzz passes over the boot-config, modules.dep and modprobe.d parsers
+# and the kernel modules metadata and udev rules readers (pkg/kmod,
+# pkg/udevrule).
 bash scripts/fuzz.sh ./pkg/drivers FuzzParsers
+bash scripts/fuzz.sh ./pkg/kmod FuzzParse
+bash scripts/fuzz.sh ./pkg/udevrule FuzzParse
