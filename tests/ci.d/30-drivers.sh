@@ -7,5 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tests/fixtures/drivers-debian.sh
 bash tests/fixtures/drivers-dracut.sh
-# Short fuzz pass over the boot-config, modules.dep and modprobe.d parsers.
+# Short fuzz passes over the modules.dep and modprobe.d parsers, and over
+# the boot configuration's (pkg/bootcfg: grub.cfg, BLS, menu.lst, grubenv,
+# /etc/default/grub and their edits).
 bash scripts/fuzz.sh ./pkg/drivers FuzzParsers
+bash scripts/fuzz.sh ./pkg/bootcfg FuzzParsers
