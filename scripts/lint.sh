@@ -18,4 +18,6 @@ if ! diff -u cmd/prepagent/depaware.txt <(go list -deps -f '{{if not .Standard}}
 	echo "cmd/prepagent dependencies changed: review, then regenerate cmd/prepagent/depaware.txt" >&2
 	exit 1
 fi
+# Layering rules (docs/DEVELOPING.md, "Layers"): which package may link which.
+go test -count=1 ./tests/arch/
 echo "lint: ok"

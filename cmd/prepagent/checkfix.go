@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -8,7 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/prepagent/prepagent/pkg/check"
+	"github.com/prepagent/prepagent/pkg/diskcheck"
 	"github.com/prepagent/prepagent/pkg/exitcode"
+	"github.com/prepagent/prepagent/pkg/generalize"
 	"github.com/prepagent/prepagent/pkg/journal"
 	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/report"
@@ -90,22 +93,40 @@ func runPass(cmd *cobra.Command, g *globalFlags, p *passFlags, mode runner.Mode)
 	return verdictErr(rep)
 }
 
-// pass runs the checks and saves the report after a real fix.
+// pass opens the root, runs the checks and saves the report after a
+// real fix.
 func pass(cmd *cobra.Command, g *globalFlags, p *passFlags, mode runner.Mode) (*report.Report, error) {
-	checks, err := selectChecks(allChecks(), p.only, p.skip)
+	root, err := openRoot(p.root)
 	if err != nil {
-		return nil, withCode(exitcode.Error, err)
+		return nil, err
 	}
-	if p.root == "" {
+	defer root.Close()
+	return passOn(cmd.Context(), cmd, g, p, root, mode)
+}
+
+// openRoot opens the root of --root.
+func openRoot(dir string) (*rootfs.Root, error) {
+	if dir == "" {
 		// An unset variable in a script (--root "$MNT") must not check
 		// the current directory.
 		return nil, withCode(exitcode.Error, errors.New("--root: empty path (give the directory of the OS to prepare, or / for this system)"))
 	}
-	root, err := rootfs.Open(p.root)
+	root, err := rootfs.Open(dir)
 	if err != nil {
 		return nil, withCode(exitcode.Error, err)
 	}
-	defer root.Close()
+	return root, nil
+}
+
+// passOn is pass on an open root.
+func passOn(ctx context.Context, cmd *cobra.Command, g *globalFlags, p *passFlags, root *rootfs.Root, mode runner.Mode) (*report.Report, error) {
+	checks, err := selectChecks(allChecks(checkOptions{
+		disk:       diskcheck.Options{ExpectVolume: p.expectVolume},
+		generalize: generalize.Options{Generalize: p.generalize, Final: p.final},
+	}), p.only, p.skip)
+	if err != nil {
+		return nil, withCode(exitcode.Error, err)
+	}
 	if err := osinfo.RequireOS(root); err != nil {
 		return nil, withCode(exitcode.Error, err)
 	}
@@ -113,20 +134,20 @@ func pass(cmd *cobra.Command, g *globalFlags, p *passFlags, mode runner.Mode) (*
 		// Fail before any check runs when the root cannot take the journal
 		// (a read-only or full root must change nothing), and never fix
 		// while a rollback or another fix of the same root is under way.
-		ctx, unlock, err := journal.Lock(cmd.Context(), root, lockWait)
+		lctx, unlock, err := journal.Lock(ctx, root, lockWait)
 		if err != nil {
 			return nil, withCode(exitcode.Error, err)
 		}
 		defer unlock()
-		cmd.SetContext(ctx)
+		ctx = lctx
 	}
-	rep, err := runner.Run(cmd.Context(), runner.Config{
+	rep, err := runner.Run(ctx, runner.Config{
 		Root:    root,
 		Mode:    mode,
 		Checks:  checks,
 		Log:     g.logger(cmd.ErrOrStderr()),
 		Version: version,
-		Options: check.Options{ExpectVolume: p.expectVolume, Generalize: p.generalize, Final: p.final},
+		Facts:   diskcheck.HostSources().ImageFacts,
 	})
 	if err != nil {
 		return nil, withCode(exitcode.Error, err)

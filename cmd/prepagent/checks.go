@@ -16,17 +16,23 @@ import (
 	"github.com/prepagent/prepagent/pkg/udevrules"
 )
 
+// checkOptions are the settings of the checks that have some.
+type checkOptions struct {
+	disk       diskcheck.Options
+	generalize generalize.Options
+}
+
 // allChecks lists every check in the order they run. The order is part of
 // the contract: udev rules are removed before the initramfs is rebuilt (so
 // the rebuilt image no longer copies them), and generalisation runs last.
-func allChecks() []check.Check {
+func allChecks(o checkOptions) []check.Check {
 	var cs []check.Check
 	cs = append(cs, udevrules.Checks()...)
-	cs = append(cs, netcfg.Checks()...)    // nic-config: before drivers, so a rebuilt initramfs copies fixed configs
-	cs = append(cs, diskcheck.Checks()...) // root-disk, fstab, boot-config, install-media: fstab fixed before a rebuild copies it
-	cs = append(cs, drivers.Checks()...)   // after every config fix: the rebuilt images copy udev rules, fstab, NIC configs
+	cs = append(cs, netcfg.Checks()...)          // nic-config: before drivers, so a rebuilt initramfs copies fixed configs
+	cs = append(cs, diskcheck.Checks(o.disk)...) // root-disk, fstab, boot-config, install-media: fstab fixed before a rebuild copies it
+	cs = append(cs, drivers.Checks()...)         // after every config fix: the rebuilt images copy udev rules, fstab, NIC configs
 	cs = append(cs, cloudinit.Checks()...)
-	cs = append(cs, generalize.Checks()...) // LAST: destructive, after every other fix
+	cs = append(cs, generalize.Checks(o.generalize)...) // LAST: destructive, after every other fix
 	return cs
 }
 
@@ -61,7 +67,7 @@ func selectChecks(all []check.Check, only, skip []string) ([]check.Check, error)
 // same help).
 func withCheckIDs(cmd *cobra.Command) {
 	var ids []string
-	for _, c := range allChecks() {
+	for _, c := range allChecks(checkOptions{}) {
 		ids = append(ids, c.ID())
 	}
 	list := "Check IDs, in run order (for --only and --skip):\n  " + strings.Join(ids, "\n  ")

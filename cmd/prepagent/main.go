@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,6 +37,11 @@ func main() {
 // survive SIGKILL at any step, so leaving mid-change is safe.
 const signalGrace = time.Second
 
+// cleanupGrace is added to signalGrace while a command holds host
+// resources that must be released before exiting (image: mounts, loop
+// devices, a qemu-storage-daemon); a second signal still exits at once.
+var cleanupGrace atomic.Int64
+
 // cancelOnSignal cancels the returned context on SIGINT or SIGTERM, so
 // that work honouring it stops and reports; if the command has not
 // returned signalGrace later, or on a second signal, exit(2) is called.
@@ -53,7 +59,7 @@ func cancelOnSignal(parent context.Context, stderr io.Writer, exit func(int)) (c
 		}
 		fmt.Fprintf(stderr, "prepagent: %v: stopping\n", sig)
 		cancel()
-		t := time.NewTimer(signalGrace)
+		t := time.NewTimer(signalGrace + time.Duration(cleanupGrace.Load()))
 		select {
 		case <-t.C:
 		case <-sigs:

@@ -120,7 +120,7 @@ func TestVersion(t *testing.T) {
 // The order of checks is a contract (see allChecks): pin it.
 func TestCheckOrder(t *testing.T) {
 	var ids []string
-	for _, c := range allChecks() {
+	for _, c := range allChecks(checkOptions{}) {
 		ids = append(ids, c.ID())
 	}
 	pos := map[string]int{}

@@ -18,7 +18,7 @@ func TestVersionFlagMatchesVersionCommand(t *testing.T) {
 func TestHelpAndCompletionListCheckIDs(t *testing.T) {
 	for _, sub := range []string{"check", "fix", "run"} {
 		_, out, _ := runCLI(t, sub, "--help")
-		for _, c := range allChecks() {
+		for _, c := range allChecks(checkOptions{}) {
 			if !strings.Contains(out, "\n  "+c.ID()+"\n") {
 				t.Errorf("%s --help does not list check %s:\n%s", sub, c.ID(), out)
 			}
@@ -26,7 +26,7 @@ func TestHelpAndCompletionListCheckIDs(t *testing.T) {
 	}
 	// What the shells' completion scripts call.
 	_, out, _ := runCLI(t, "__complete", "fix", "--skip", "")
-	for _, c := range allChecks() {
+	for _, c := range allChecks(checkOptions{}) {
 		if !strings.Contains(out, c.ID()+"\n") {
 			t.Errorf("completion of --skip does not offer %s:\n%s", c.ID(), out)
 		}

@@ -45,6 +45,7 @@ Exit codes: 0 ready, 1 not ready, 2 could not run, 3 timeout (wait).`,
 		newGenDocsCmd(func() *cobra.Command { return newRootCmd(stdin, stdout, stderr) }),
 		newInitramfsCmd(g),
 		newRunCmd(g), newWaitCmd(g),
+		newImageCmd(g),
 	)
 	return root
 }

@@ -1,31 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/command"
 	"github.com/prepagent/prepagent/pkg/config"
-	"github.com/prepagent/prepagent/pkg/exitcode"
-	"github.com/prepagent/prepagent/pkg/journal"
-	"github.com/prepagent/prepagent/pkg/notify"
 	"github.com/prepagent/prepagent/pkg/report"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 	"github.com/prepagent/prepagent/pkg/runner"
+	"github.com/prepagent/prepagent/pkg/runonce"
 )
-
-// stampPath marks the prepared OS as done: run once, then never again
-// (the systemd unit has ConditionPathExists=!/var/lib/prepagent/done).
-const stampPath = journal.StateDir + "/done"
 
 // liveRoot says whether the root is the running system, whose own config
 // file may then set host-side keys. Tests replace it to play the in-guest
@@ -36,6 +26,13 @@ var liveRoot = (*rootfs.Root).IsHost
 var powerOff = func(ctx context.Context, argv []string) error {
 	_, err := command.Exec{}.Run(ctx, command.Cmd{Argv: argv})
 	return err
+}
+
+// powerOffRunner runs the power-off command through the powerOff seam.
+type powerOffRunner struct{}
+
+func (powerOffRunner) Run(ctx context.Context, c command.Cmd) (command.Result, error) {
+	return command.Result{}, powerOff(ctx, c.Argv)
 }
 
 // keyFlag is a config key given as a flag: kept raw, parsed by package
@@ -139,157 +136,43 @@ type runArgs struct {
 }
 
 func runOnce(cmd *cobra.Command, g *globalFlags, a runArgs) error {
-	ctx := cmd.Context()
-	log := g.logger(cmd.ErrOrStderr())
-	errOut := cmd.ErrOrStderr()
-	root, err := rootfs.Open(a.root)
+	root, err := openRoot(a.root)
 	if err != nil {
-		return withCode(exitcode.Error, err)
+		return err
 	}
 	defer root.Close()
-	// Wait for a run already holding the lock (the unit and a cloud-init
-	// runcmd may start together: the second must see the first one's
-	// stamp, not race it); fix and rollback share the same lock.
-	ctx, unlock, err := journal.Lock(ctx, root, -1)
-	if err != nil {
-		return withCode(exitcode.Error, err)
-	}
-	defer unlock()
-	cmd.SetContext(ctx) // the fix pass below runs under this lock
-	if b, err := root.ReadFile(stampPath); err == nil && !a.force {
-		msg := fmt.Sprintf("already ran (run %s, stamp %s); nothing to do (--force to run again)", strings.TrimSpace(string(b)), stampPath)
-		fmt.Fprintf(errOut, "prepagent: %s\n", report.Printable(msg))
-		notify.Ready(msg) // a Type=notify unit started anyway must not time out
-		return nil
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return withCode(exitcode.Error, fmt.Errorf("read %s: %w", stampPath, err))
-	}
-
-	live := liveRoot(root)
-	cfg, cfgErr := config.Load(ctx, config.LoadOptions{
-		Root: root, ConfigFile: a.configFile, Flags: a.flags, Live: live, Cmdline: a.cmdline, Log: log,
+	rep, err := runonce.Run(cmd.Context(), runonce.Options{
+		Root:  root,
+		Force: a.force,
+		Live:  liveRoot(root),
+		Load:  config.LoadOptions{ConfigFile: a.configFile, Flags: a.flags, Cmdline: a.cmdline},
+		Pass: func(ctx context.Context, cfg *config.Config) (*report.Report, error) {
+			p := &passFlags{root: a.root, only: a.only, skip: a.skip, expectVolume: cfg.ExpectVolume, generalize: cfg.Generalize, final: cfg.Final}
+			return passOn(ctx, cmd, g, p, root, runner.ModeFix)
+		},
+		Failed:   func(err error) *report.Report { return runonce.FailedReport(root, version, exitMessage(err)) },
+		Print:    func(rep *report.Report) error { return printReport(cmd, g, rep) },
+		PowerOff: powerOffRunner{},
+		Log:      g.logger(cmd.ErrOrStderr()),
+		Stderr:   cmd.ErrOrStderr(),
 	})
-	if cfgErr != nil {
-		// Still tell the orchestrator, on the channels that need no
-		// configuration, that this run cannot go on.
-		cfg, err = config.Resolve(consoleOnly(a.flags))
-		if err != nil {
-			return withCode(exitcode.Error, cfgErr)
-		}
-		cfg.Live = live
-	}
-	for _, ig := range cfg.Ignored {
-		fmt.Fprintf(errOut, "prepagent: %s\n", report.Printable(ig.String()))
-	}
-	for _, l := range cfg.Summary() {
-		log.Debug("config", "setting", l)
-	}
-	notify.Status("checking and fixing")
-
-	var rep *report.Report
-	var runErr error
-	if cfgErr != nil {
-		runErr = withCode(exitcode.Error, cfgErr)
-		rep = errorReport(root, fmt.Errorf("configuration: %w", cfgErr))
-	} else {
-		rep, runErr = pass(cmd, g, &passFlags{root: a.root, only: a.only, skip: a.skip, expectVolume: cfg.ExpectVolume, generalize: cfg.Generalize, final: cfg.Final}, runner.ModeFix)
-		if runErr != nil {
-			rep = errorReport(root, runErr)
-		}
-		for _, ig := range cfg.Ignored {
-			rep.Notes = append(rep.Notes, ig.String())
-		}
-	}
-
-	body, err := rep.JSON()
-	if err != nil {
-		return withCode(exitcode.Error, err)
-	}
-	var human bytes.Buffer
-	rep.WriteHuman(&human, false)
-	msg, err := notify.NewSignedMessage(body, rep.RunID, rep.Ready, rep.Failed, human.String(), []byte(cfg.VerdictKey))
-	if err != nil {
-		return withCode(exitcode.Error, err)
-	}
-	notify.Status("reporting the verdict")
-	chans := notify.FromConfig(cfg, root, log)
-	if runErr != nil || len(rep.Notes) > 0 {
-		// No runner.Save happened, or it saved the report before the notes
-		// were added: the files channel saves this report.
-		for i, c := range chans {
-			if _, ok := c.(notify.Files); ok {
-				chans[i] = notify.Files{Root: root, ReportPath: report.Path}
-			}
-		}
-	}
-	ds := notify.DeliverAll(ctx, log, chans, msg)
-
-	if err := printReport(cmd, g, rep); err != nil {
-		return withCode(exitcode.Error, err)
-	}
-	for _, d := range ds {
-		fmt.Fprintf(errOut, "delivery: %s\n", report.Printable(d.String()))
-	}
-	if f := notify.Failures(ds); len(f) > 0 {
-		fmt.Fprintf(errOut, "prepagent: %d channel(s) failed; the verdict stands: %s\n", len(f), report.Printable(msg.Verdict.Line()))
-	}
-	if runErr != nil {
-		// No stamp: after the cause is fixed, the next boot runs again.
-		return runErr
-	}
-	if err := root.MkdirAll(journal.StateDir, 0o755); err != nil {
-		return withCode(exitcode.Error, fmt.Errorf("write stamp: %w", err))
-	}
-	if err := root.WriteFile(stampPath, strings.NewReader(rep.RunID+"\n"), rootfs.FileMeta{Mode: 0o644}); err != nil {
-		return withCode(exitcode.Error, fmt.Errorf("write stamp: %w", err))
-	}
-	if cfg.Poweroff {
-		reached, why := notify.Reached(ds)
-		switch {
-		case !rep.Ready:
-			fmt.Fprintln(errOut, "prepagent: not powering off: the verdict is NOT READY")
-		case !reached:
-			fmt.Fprintf(errOut, "prepagent: not powering off: %s\n", report.Printable(why))
-		default:
-			fmt.Fprintf(errOut, "prepagent: powering off: %s\n", report.Printable(strings.Join(cfg.PoweroffCommand, " ")))
-			pctx, cancel := context.WithTimeout(ctx, time.Minute)
-			defer cancel()
-			if err := powerOff(pctx, cfg.PoweroffCommand); err != nil {
-				return withCode(exitcode.Error, fmt.Errorf("power off: %w", err))
-			}
-		}
+	var re *runonce.Error
+	switch {
+	case errors.As(err, &re):
+		return withCode(re.Code, re.Err)
+	case err != nil:
+		return err
+	case rep == nil:
+		return nil // the stamp: nothing to do
 	}
 	return verdictErr(rep)
 }
 
-// consoleOnly keeps the flags that say where to write, for reporting a
-// configuration error.
-func consoleOnly(s config.Source) config.Source {
-	out := config.Source{}
-	if v, ok := s["console"]; ok {
-		out["console"] = v
-	}
-	return out
-}
-
-// errorReport stands for a run that could not complete: NOT READY with
-// one "prepagent-run" check in error, so the orchestrator still hears.
-func errorReport(root *rootfs.Root, err error) *report.Report {
-	now := time.Now()
-	msg := err.Error()
+// exitMessage is err's text without the exit code's wrapping.
+func exitMessage(err error) string {
 	var ee *exitError
 	if errors.As(err, &ee) && ee.err != nil {
-		msg = ee.err.Error()
+		return ee.err.Error()
 	}
-	rep := &report.Report{
-		Schema:    report.Schema,
-		RunID:     runner.NewRunID(now),
-		Mode:      string(runner.ModeFix),
-		Root:      root.Dir(),
-		Version:   version,
-		StartedAt: now.UTC(),
-		Checks:    []check.Result{{ID: "prepagent-run", Status: check.Error, Summary: msg}},
-	}
-	rep.Finish()
-	return rep
+	return err.Error()
 }

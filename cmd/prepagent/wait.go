@@ -87,9 +87,6 @@ func envKey() string {
 	return os.Getenv("PREPAGENT_CALLBACK_HMAC_KEY")
 }
 
-// source is one place a verdict may come from.
-type source func(ctx context.Context) (*verdict.Verdict, error)
-
 func waitVerdict(cmd *cobra.Command, g *globalFlags, a *waitArgs) error {
 	ctx := cmd.Context()
 	if a.timeout > 0 {
@@ -109,10 +106,10 @@ func waitVerdict(cmd *cobra.Command, g *globalFlags, a *waitArgs) error {
 		}
 	}
 	opts := verdict.Options{RunID: a.runID, Settle: a.settle, Key: key}
-	var sources []source
+	var sources []verdict.Source
 	if a.serialLog != "" && a.serialLog != "-" && !a.waitForLog {
 		// A mistyped path must not wait out the whole timeout in silence.
-		if err := readableFile(a.serialLog); err != nil {
+		if err := verdict.ReadableFile(a.serialLog); err != nil {
 			return withCode(exitcode.Error, fmt.Errorf("wait: serial log: %w (--wait-for-log waits for a log the console has yet to create)", err))
 		}
 	}
@@ -165,7 +162,7 @@ func waitVerdict(cmd *cobra.Command, g *globalFlags, a *waitArgs) error {
 	}
 	if a.socket != "" {
 		sources = append(sources, func(ctx context.Context) (*verdict.Verdict, error) {
-			r := &redialer{ctx: ctx, path: a.socket}
+			r := verdict.DialUnix(ctx, a.socket)
 			defer r.Close()
 			return verdict.Scan(ctx, r, opts)
 		})
@@ -173,7 +170,7 @@ func waitVerdict(cmd *cobra.Command, g *globalFlags, a *waitArgs) error {
 	if len(sources) == 0 {
 		return withCode(exitcode.Error, errors.New("wait: give --serial-log, --listen or --socket"))
 	}
-	v, err := firstVerdict(ctx, sources)
+	v, err := verdict.First(ctx, sources)
 	if err != nil {
 		if errors.Is(err, verdict.ErrNoVerdict) && errors.Is(err, context.DeadlineExceeded) {
 			return withCode(exitcode.Timeout, fmt.Errorf("timeout after %v: %w", a.timeout, err))
@@ -187,44 +184,6 @@ func waitVerdict(cmd *cobra.Command, g *globalFlags, a *waitArgs) error {
 		return withCode(exitcode.NotReady, nil)
 	}
 	return nil
-}
-
-// firstVerdict runs the sources together; the first verdict wins. When
-// all fail, a rejected report is the most telling error.
-func firstVerdict(ctx context.Context, sources []source) (*verdict.Verdict, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type res struct {
-		v   *verdict.Verdict
-		err error
-	}
-	ch := make(chan res, len(sources))
-	for _, s := range sources {
-		go func() {
-			v, err := s(ctx)
-			ch <- res{v, err}
-		}()
-	}
-	var errs []error
-	for range sources {
-		r := <-ch
-		if r.err == nil {
-			return r.v, nil
-		}
-		errs = append(errs, r.err)
-	}
-	for _, err := range errs {
-		var re *verdict.ReportError
-		if errors.As(err, &re) {
-			return nil, err
-		}
-	}
-	for _, err := range errs {
-		if !errors.Is(err, verdict.ErrNoVerdict) {
-			return nil, err
-		}
-	}
-	return nil, errs[0]
 }
 
 func printVerdict(cmd *cobra.Command, g *globalFlags, v *verdict.Verdict, keyed bool) error {
@@ -244,71 +203,5 @@ func printVerdict(cmd *cobra.Command, g *globalFlags, v *verdict.Verdict, keyed 
 		return err
 	}
 	rep.WriteHuman(out, g.verbose > 0)
-	return nil
-}
-
-// redialer reads a unix socket, connecting (again) whenever it is not
-// connected: qemu may create the socket after wait starts, and a guest
-// reboot does not end the wait.
-type redialer struct {
-	ctx  context.Context
-	path string
-	c    net.Conn
-}
-
-func (r *redialer) Read(p []byte) (int, error) {
-	for {
-		if r.c == nil {
-			var d net.Dialer
-			c, err := d.DialContext(r.ctx, "unix", r.path)
-			if err != nil {
-				if r.ctx.Err() != nil {
-					return 0, r.ctx.Err()
-				}
-				select {
-				case <-r.ctx.Done():
-					return 0, r.ctx.Err()
-				case <-time.After(200 * time.Millisecond):
-				}
-				continue
-			}
-			r.c = c
-			go func() { <-r.ctx.Done(); c.Close() }()
-		}
-		n, err := r.c.Read(p)
-		if n > 0 {
-			return n, nil
-		}
-		if r.ctx.Err() != nil {
-			return 0, r.ctx.Err()
-		}
-		if err != nil {
-			r.c.Close()
-			r.c = nil
-		}
-	}
-}
-
-func (r *redialer) Close() error {
-	if r.c != nil {
-		return r.c.Close()
-	}
-	return nil
-}
-
-// readableFile fails unless p opens for reading and is not a directory.
-func readableFile(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() {
-		return fmt.Errorf("%s is a directory", p)
-	}
 	return nil
 }

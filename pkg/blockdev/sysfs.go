@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -258,21 +257,4 @@ func (r *Resolver) WholeDisks(n *Node) (Chain, error) {
 	c.Desc = d
 	sort.Strings(c.Disks)
 	return c, nil
-}
-
-// ParseDevNum parses "major:minor".
-func ParseDevNum(s string) (uint32, uint32, error) {
-	a, b, ok := strings.Cut(strings.TrimSpace(s), ":")
-	if !ok {
-		return 0, 0, fmt.Errorf("device number %q: want major:minor", s)
-	}
-	maj, err := strconv.ParseUint(a, 10, 32)
-	if err != nil {
-		return 0, 0, fmt.Errorf("device number %q: %w", s, err)
-	}
-	min, err := strconv.ParseUint(b, 10, 32)
-	if err != nil {
-		return 0, 0, fmt.Errorf("device number %q: %w", s, err)
-	}
-	return uint32(maj), uint32(min), nil
 }

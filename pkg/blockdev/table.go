@@ -9,11 +9,17 @@ import (
 	"sort"
 	"strings"
 
-	diskfs "github.com/diskfs/go-diskfs"
+	"github.com/diskfs/go-diskfs/backend"
 	"github.com/diskfs/go-diskfs/backend/file"
-	"github.com/diskfs/go-diskfs/disk"
+	"github.com/diskfs/go-diskfs/filesystem"
+	"github.com/diskfs/go-diskfs/filesystem/fat12"
+	"github.com/diskfs/go-diskfs/filesystem/fat16"
+	"github.com/diskfs/go-diskfs/filesystem/fat32"
+	"github.com/diskfs/go-diskfs/partition"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/diskfs/go-diskfs/partition/mbr"
+	diskpart "github.com/diskfs/go-diskfs/partition/part"
+	"golang.org/x/sys/unix"
 )
 
 // Partition types the boot checks look for.
@@ -61,17 +67,58 @@ func (r *Resolver) DevPath(name string) string {
 	return path.Join(r.DevDir, name)
 }
 
-func openRO(dev string) (*disk.Disk, error) {
+// rawDisk is a whole-disk node (or image file) opened read-only with its
+// sector sizes. go-diskfs's partition packages read it directly: its
+// diskfs.Open would link every filesystem it knows (ext4, iso9660,
+// squashfs) into the guest binary.
+type rawDisk struct {
+	b        backend.Storage
+	logical  int
+	physical int
+}
+
+func openRO(dev string) (*rawDisk, error) {
 	b, err := file.OpenFromPath(dev, true)
 	if err != nil {
 		return nil, fmt.Errorf("open %s read-only: %w", dev, err)
 	}
-	d, err := diskfs.OpenBackend(b, diskfs.WithOpenMode(diskfs.ReadOnly))
-	if err != nil {
-		b.Close()
-		return nil, fmt.Errorf("open %s: %w", dev, err)
+	d := &rawDisk{b: b, logical: 512, physical: 512}
+	if f, err := b.Sys(); err == nil {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeDevice != 0 {
+			// A 4Kn disk's table sits at 4096, not 512.
+			fd := int(f.Fd())
+			if n, err := unix.IoctlGetInt(fd, unix.BLKSSZGET); err == nil && n > 0 {
+				d.logical = n
+			}
+			if n, err := unix.IoctlGetInt(fd, unix.BLKPBSZGET); err == nil && n > 0 {
+				d.physical = n
+			}
+		}
 	}
 	return d, nil
+}
+
+func (d *rawDisk) Close() error { return d.b.Close() }
+
+func (d *rawDisk) table() (partition.Table, error) {
+	return partition.Read(d.b, d.logical, d.physical)
+}
+
+// fat reads the FAT filesystem of the partition at start, size bytes:
+// FAT32, then FAT16, then FAT12, as an ESP may be any of them.
+func (d *rawDisk) fat(start, size int64) (filesystem.FileSystem, error) {
+	bs := int64(d.logical)
+	fs32, err32 := fat32.Read(d.b, size, start, bs)
+	if err32 == nil {
+		return fs32, nil
+	}
+	if fs16, err := fat16.Read(d.b, size, start, bs); err == nil {
+		return fs16, nil
+	}
+	if fs12, err := fat12.Read(d.b, size, start, bs); err == nil {
+		return fs12, nil
+	}
+	return nil, fmt.Errorf("no FAT filesystem: %w", err32)
 }
 
 // ReadTable reads the partition table and boot code of the whole-disk
@@ -93,7 +140,7 @@ func ReadTable(dev string) (*Table, error) {
 		return nil, err
 	}
 	defer d.Close()
-	pt, err := d.GetPartitionTable()
+	pt, err := d.table()
 	if err != nil {
 		// No table at all (a whole-disk filesystem) is a fact, not an
 		// error: go-diskfs reports it as an unknown table.
@@ -177,10 +224,20 @@ func ESPLoaders(dev string, part int) ([]string, error) {
 		return nil, err
 	}
 	defer d.Close()
-	if _, err := d.GetPartitionTable(); err != nil {
+	pt, err := d.table()
+	if err != nil {
 		return nil, fmt.Errorf("read partition table of %s: %w", dev, err)
 	}
-	fsys, err := d.GetFilesystem(part)
+	var p diskpart.Partition
+	for _, q := range pt.GetPartitions() {
+		if q.GetIndex() == part {
+			p = q
+		}
+	}
+	if p == nil {
+		return nil, fmt.Errorf("read FAT filesystem on %s partition %d: no such partition", dev, part)
+	}
+	fsys, err := d.fat(p.GetStart(), p.GetSize())
 	if err != nil {
 		return nil, fmt.Errorf("read FAT filesystem on %s partition %d: %w", dev, part, err)
 	}

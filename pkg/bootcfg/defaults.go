@@ -1,9 +1,10 @@
 package bootcfg
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/prepagent/prepagent/pkg/shellvar"
 )
 
 // Defaults is /etc/default/grub: a shell fragment that grub-mkconfig
@@ -64,7 +65,7 @@ func IsCmdlineVar(name string) bool {
 // it; text sh would run rather than read is returned with only its outer
 // quotes taken off, so the command line it holds is still seen.
 func unquote(v string) string {
-	if s, err := shellValue(v); err == nil {
+	if s, err := shellvar.Unquote(v); err == nil {
 		return s
 	}
 	v = strings.TrimSpace(v)
@@ -72,58 +73,4 @@ func unquote(v string) string {
 		return v[1 : len(v)-1]
 	}
 	return v
-}
-
-// shellValue decodes the static shell subset: bare words, '...' and "..."
-// with backslash escapes, then blanks and a # comment.
-// TODO(issue 16): pkg/shellvar replaces this when it lands.
-func shellValue(v string) (string, error) {
-	var b strings.Builder
-	i := 0
-	for i < len(v) {
-		c := v[i]
-		switch {
-		case c == ' ' || c == '\t':
-			if rest := strings.TrimLeft(v[i:], " \t"); rest != "" && rest[0] != '#' {
-				return "", fmt.Errorf("unexpected %q after the value", rest)
-			}
-			i = len(v)
-		case c == '\'':
-			end := strings.IndexByte(v[i+1:], '\'')
-			if end < 0 {
-				return "", fmt.Errorf("unterminated '")
-			}
-			b.WriteString(v[i+1 : i+1+end])
-			i += end + 2
-		case c == '"':
-			i++
-			closed := false
-			for i < len(v) {
-				if v[i] == '\\' && i+1 < len(v) && strings.IndexByte("\\\"$`", v[i+1]) >= 0 {
-					b.WriteByte(v[i+1])
-					i += 2
-					continue
-				}
-				if v[i] == '"' {
-					closed = true
-					i++
-					break
-				}
-				b.WriteByte(v[i])
-				i++
-			}
-			if !closed {
-				return "", fmt.Errorf("unterminated \"")
-			}
-		case c == '\\' && i+1 < len(v):
-			b.WriteByte(v[i+1])
-			i += 2
-		case c == ';' || c == '&' || c == '|' || c == '`' || c == '(' || c == ')':
-			return "", fmt.Errorf("shell syntax %q", string(c))
-		default:
-			b.WriteByte(c)
-			i++
-		}
-	}
-	return b.String(), nil
 }

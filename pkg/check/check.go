@@ -15,41 +15,26 @@ import (
 	"github.com/prepagent/prepagent/pkg/command"
 	"github.com/prepagent/prepagent/pkg/journal"
 	"github.com/prepagent/prepagent/pkg/osinfo"
+	"github.com/prepagent/prepagent/pkg/report"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
 
-// Status is a check's verdict.
-type Status string
+// Status and Result are the report's (pkg/report owns the schema); the
+// names stay here because every check speaks them.
+type (
+	Status = report.Status
+	Result = report.Result
+)
 
 // Verdicts. A run is ready when no check is Fail or Error.
 const (
-	Pass  Status = "pass"
-	Fail  Status = "fail"
-	Fixed Status = "fixed" // failed, then fix made it pass
-	Warn  Status = "warn"  // not blocking, worth a look
-	Skip  Status = "skip"  // not applicable here (e.g. live view under --root)
-	Error Status = "error" // could not decide: unreadable or corrupt input
+	Pass  = report.Pass
+	Fail  = report.Fail
+	Fixed = report.Fixed // failed, then fix made it pass
+	Warn  = report.Warn  // not blocking, worth a look
+	Skip  = report.Skip  // not applicable here (e.g. live view under --root)
+	Error = report.Error // could not decide: unreadable or corrupt input
 )
-
-// Blocking reports whether s makes the image not ready.
-func (s Status) Blocking() bool { return s == Fail || s == Error }
-
-// Result is one check's verdict with the evidence behind it.
-type Result struct {
-	ID       string   `json:"id"`
-	Status   Status   `json:"status"`
-	Summary  string   `json:"summary"`
-	Evidence []string `json:"evidence,omitempty"`
-	// Fix says what Fix would do (check, dry-run) or did (fix).
-	Fix string `json:"fix,omitempty"`
-	// Fixable tells the runner that Fix can repair this verdict.
-	Fixable bool `json:"-"`
-	// Detail carries check-specific structured data for the JSON report
-	// (for example the per-kernel driver table).
-	Detail any `json:"detail,omitempty"`
-	// DurationMs is filled by the runner.
-	DurationMs int64 `json:"duration_ms"`
-}
 
 // Check is one inspection of the prepared OS.
 type Check interface {
@@ -62,25 +47,6 @@ type Check interface {
 	// called only when the result is Fixable. A second Fix after a
 	// successful one must change nothing.
 	Fix(ctx context.Context, env *Env, r Result) error
-}
-
-// Image holds the values the orchestrator needs to create the image;
-// checks that learn them fill them in.
-type Image struct {
-	MinDisk        int    `json:"min_disk,omitempty"`
-	BootMode       string `json:"boot_mode,omitempty"`
-	OSVersion      string `json:"os_version"`
-	RootDiskSerial string `json:"root_disk_serial,omitempty"`
-}
-
-// Options are the run-wide settings checks may consult.
-type Options struct {
-	// ExpectVolume is the data volume ID the root disk must carry.
-	ExpectVolume string
-	// Generalize enables the destructive generalisation step.
-	Generalize bool
-	// Final also removes prepagent's own backups when generalising.
-	Final bool
 }
 
 // Env is everything a check may use. No check reaches for globals or "/".
@@ -97,10 +63,7 @@ type Env struct {
 	// Edit is the journal editor for the running check; nil in check mode.
 	Edit *journal.Editor
 	// DryRun is true for `fix --dry-run`.
-	DryRun  bool
-	Options Options
-	// Image collects facts for the report's image object.
-	Image *Image
+	DryRun bool
 }
 
 // guestMountPoints are the directories the sandbox of a guest tool mounts

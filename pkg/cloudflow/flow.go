@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prepagent/prepagent/pkg/check"
+	"github.com/prepagent/prepagent/pkg/report"
 	"github.com/prepagent/prepagent/pkg/verdict"
 )
 
@@ -314,19 +314,13 @@ func (f *Flow) PublishVolume(ctx context.Context, serverID, volumeID string) err
 // of its report the image step uses.
 type Verdict struct {
 	*verdict.Verdict
-	Image check.Image
+	Image report.Image
 	OS    string // os.pretty_name
 }
 
 // parseVerdict reads the report's image object.
 func parseVerdict(v *verdict.Verdict) (*Verdict, error) {
-	var rep struct {
-		Image check.Image `json:"image"`
-		OS    struct {
-			PrettyName   string `json:"pretty_name"`
-			IMSOSVersion string `json:"ims_os_version"`
-		} `json:"os"`
-	}
+	var rep report.Report
 	if err := json.Unmarshal(v.Report, &rep); err != nil {
 		return nil, fmt.Errorf("report of run %s: %w", v.RunID, err)
 	}

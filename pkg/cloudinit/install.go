@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/prepagent/prepagent/pkg/ini"
 	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
@@ -218,29 +219,22 @@ func Units(root *rootfs.Root) (units []UnitState, ok bool, err error) {
 // [Install] section (RequiredBy as "<target>.requires" is rare; both are
 // returned as "<unit>.wants" style directory names).
 func installTargets(data []byte) []string {
+	f, _ := ini.Parse(data, ini.Options{Comment: "#;", Lenient: true}) // lenient: never fails
 	var out []string
-	sect := ""
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(l, "[") {
-			sect = l
+	for i, l := range f.Lines {
+		if l.Kind != ini.Key {
 			continue
 		}
-		if sect != "[Install]" {
+		if sect, _ := f.Owner(i); sect != "Install" {
 			continue
 		}
-		k, v, ok := strings.Cut(l, "=")
-		if !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
+		switch l.Name {
 		case "WantedBy":
-			for _, t := range strings.Fields(v) {
+			for _, t := range strings.Fields(l.Value) {
 				out = append(out, t+".wants")
 			}
 		case "RequiredBy":
-			for _, t := range strings.Fields(v) {
+			for _, t := range strings.Fields(l.Value) {
 				out = append(out, t+".requires")
 			}
 		}

@@ -9,9 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Cmd is one command to run.
@@ -62,6 +64,33 @@ func (Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 		return res, &Error{Argv: c.Argv, ExitCode: res.ExitCode, Stderr: res.Stderr, Err: err}
 	}
 	return res, nil
+}
+
+// Logged is a Runner that logs every command its Runner runs, at Info
+// (prepagent -v): argv, exit code, duration, and the error of a failed
+// one. The runner wraps the host's and the guest's (sandbox) runners in
+// it, so a slow or failing tool is visible without a debugger.
+type Logged struct {
+	Runner Runner
+	Log    *slog.Logger
+	// Now is the clock (tests); nil is time.Now.
+	Now func() time.Time
+}
+
+// Run implements Runner.
+func (l Logged) Run(ctx context.Context, c Cmd) (Result, error) {
+	now := l.Now
+	if now == nil {
+		now = time.Now
+	}
+	t0 := now()
+	res, err := l.Runner.Run(ctx, c)
+	attrs := []any{"argv", c.Argv, "exit", res.ExitCode, "duration", now().Sub(t0)}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	l.Log.Info("command", attrs...)
+	return res, err
 }
 
 // Error is a failed command.

@@ -279,6 +279,7 @@ func Load(ctx context.Context, o LoadOptions) (*Config, error) {
 	if o.Cmd == nil {
 		o.Cmd = command.Exec{}
 	}
+	o.Cmd = command.Logged{Runner: o.Cmd, Log: o.Log}
 	file, guest, err := loadFile(o)
 	if err != nil {
 		return nil, err

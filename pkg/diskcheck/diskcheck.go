@@ -92,12 +92,18 @@ func HostSources() *Sources {
 	}
 }
 
+// Options are the disk checks' settings.
+type Options struct {
+	// ExpectVolume is the data volume ID the root disk must carry.
+	ExpectVolume string
+}
+
 // Checks returns the disk checks in their run order, reading the host.
-func Checks() []check.Check { return ChecksWith(HostSources()) }
+func Checks(o Options) []check.Check { return ChecksWith(HostSources(), o) }
 
 // ChecksWith returns the disk checks reading src.
-func ChecksWith(src *Sources) []check.Check {
-	return []check.Check{RootDisk{Src: src}, Fstab{Src: src}, BootConfig{Src: src}, InstallMedia{}}
+func ChecksWith(src *Sources, o Options) []check.Check {
+	return []check.Check{RootDisk{Src: src, ExpectVolume: o.ExpectVolume}, Fstab{Src: src}, BootConfig{Src: src}, InstallMedia{}}
 }
 
 // probe lists the filesystems on the host's block devices.

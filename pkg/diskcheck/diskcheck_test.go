@@ -102,10 +102,10 @@ func newFixture(t *testing.T, name string) *fixture {
 	return &fixture{root: root, dir: dir, src: layoutSources(t, name, dir)}
 }
 
-func (f *fixture) run(t *testing.T, mode runner.Mode, opts check.Options, runID string) *report.Report {
+func (f *fixture) run(t *testing.T, mode runner.Mode, opts Options, runID string) *report.Report {
 	t.Helper()
 	rep, err := runner.Run(context.Background(), runner.Config{
-		Root: f.root, Mode: mode, Checks: ChecksWith(f.src), Cmd: &command.Recorder{}, Options: opts, RunID: runID,
+		Root: f.root, Mode: mode, Checks: ChecksWith(f.src, opts), Cmd: &command.Recorder{}, Facts: f.src.ImageFacts, RunID: runID,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -127,43 +127,43 @@ func result(t *testing.T, rep *report.Report, id string) check.Result {
 func TestLayouts(t *testing.T) {
 	cases := []struct {
 		layout     string
-		opts       check.Options
+		opts       Options
 		rootStatus check.Status
 		rootDisk   string
-		image      check.Image
+		image      report.Image
 		fstab      check.Status
 		evidence   string // a substring of the root-disk evidence
 	}{
 		{layout: "plain", rootStatus: check.Pass, rootDisk: "vdb", fstab: check.Fail,
-			image:    check.Image{MinDisk: 41, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
+			image:    report.Image{MinDisk: 41, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
 			evidence: "/boot is ext4 /dev/vdb1: vdb1 on vdb (from mountinfo)"},
-		{layout: "plain", opts: check.Options{ExpectVolume: VolData}, rootStatus: check.Pass, rootDisk: "vdb", fstab: check.Fail,
-			image:    check.Image{MinDisk: 41, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
+		{layout: "plain", opts: Options{ExpectVolume: VolData}, rootStatus: check.Pass, rootDisk: "vdb", fstab: check.Fail,
+			image:    report.Image{MinDisk: 41, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
 			evidence: `matches volume ` + VolData},
 		{layout: "lvm", rootStatus: check.Pass, rootDisk: "vdb", fstab: check.Pass,
-			image:    check.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
+			image:    report.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
 			evidence: "/ is xfs /dev/mapper/centos-root: dm-0 (centos-root) on vdb2 on vdb"},
 		{layout: "md-raid1", rootStatus: check.Fail, fstab: check.Warn,
 			evidence: "md127 (raid1) on [vda2 on vda + vdb1 on vdb]"},
 		{layout: "md-single", rootStatus: check.Pass, rootDisk: "vdb", fstab: check.Pass,
-			image:    check.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
+			image:    report.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
 			evidence: "md126 (raid1) on [vdb1 on vdb + vdb2 on vdb]"},
 		// Without --expect-volume the wrong disk cannot be told from the
 		// right one: the serial goes to the host, which compares.
 		{layout: "wrong-disk", rootStatus: check.Pass, rootDisk: "vda", fstab: check.Pass,
-			image: check.Image{MinDisk: 40, BootMode: "bios", RootDiskSerial: "11111111-2222-3333-4"}},
-		{layout: "wrong-disk", opts: check.Options{ExpectVolume: VolData}, rootStatus: check.Fail, rootDisk: "vda", fstab: check.Pass,
-			image:    check.Image{MinDisk: 40, BootMode: "bios", RootDiskSerial: "11111111-2222-3333-4"},
+			image: report.Image{MinDisk: 40, BootMode: "bios", RootDiskSerial: "11111111-2222-3333-4"}},
+		{layout: "wrong-disk", opts: Options{ExpectVolume: VolData}, rootStatus: check.Fail, rootDisk: "vda", fstab: check.Pass,
+			image:    report.Image{MinDisk: 40, BootMode: "bios", RootDiskSerial: "11111111-2222-3333-4"},
 			evidence: `root disk vda has serial "11111111-2222-3333-4", the expected volume ` + VolData + ` starts "0f6e3c2a-1b4d-4e5f-8"`},
 		{layout: "boot-other-disk", rootStatus: check.Fail, rootDisk: "vdb", fstab: check.Fail,
-			image:    check.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
+			image:    report.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
 			evidence: "/boot is on vda, / is on vdb"},
 		{layout: "iso-root", rootStatus: check.Fail, rootDisk: "sr0", fstab: check.Warn,
 			evidence: "/ is an iso9660 filesystem"},
 		{layout: "vanished", rootStatus: check.Warn, fstab: check.Fail, // the /dev/sr0 line
 			evidence: "min_disk, boot_mode and root_disk_serial are not reported"},
 		{layout: "handwritten", rootStatus: check.Pass, rootDisk: "vdb", fstab: check.Fail,
-			image: check.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"}},
+			image: report.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"}},
 	}
 	for _, tc := range cases {
 		name := tc.layout
@@ -185,6 +185,17 @@ func TestLayouts(t *testing.T) {
 			want.OSVersion = rep.Image.OSVersion
 			if rep.Image != want {
 				t.Errorf("image = %+v, want %+v", rep.Image, want)
+			}
+			// The image object does not come from the root-disk check:
+			// skipping it (--skip root-disk) reports the same facts.
+			noRD, err := runner.Run(context.Background(), runner.Config{
+				Root: f.root, Mode: runner.ModeCheck, Checks: ChecksWith(f.src, tc.opts)[1:], Cmd: &command.Recorder{}, Facts: f.src.ImageFacts,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if noRD.Checks[0].ID == IDRootDisk || noRD.Image != rep.Image {
+				t.Errorf("without root-disk (first check %s): image = %+v, want %+v", noRD.Checks[0].ID, noRD.Image, rep.Image)
 			}
 			if tc.evidence != "" && !strings.Contains(strings.Join(rd.Evidence, "\n"), tc.evidence) {
 				t.Errorf("root-disk evidence lacks %q:\n%s", tc.evidence, strings.Join(rd.Evidence, "\n"))
@@ -208,7 +219,7 @@ func resultsJSON(t *testing.T, rep *report.Report, dir string) []byte {
 		rs[i].DurationMs = 0
 	}
 	b, err := json.MarshalIndent(struct {
-		Image  check.Image    `json:"image"`
+		Image  report.Image   `json:"image"`
 		Checks []check.Result `json:"checks"`
 	}{rep.Image, rs}, "", "  ")
 	if err != nil {
@@ -258,7 +269,7 @@ func TestFixLayouts(t *testing.T) {
 				}
 				before[p] = b
 			}
-			rep := f.run(t, runner.ModeFix, check.Options{}, "20261123T100000Z-000001")
+			rep := f.run(t, runner.ModeFix, Options{}, "20261123T100000Z-000001")
 			if r := result(t, rep, IDFstab); r.Status != tc.fstab {
 				t.Errorf("fstab after fix = %s (%s), want %s\n%s", r.Status, r.Summary, tc.fstab, strings.Join(r.Evidence, "\n"))
 			}
@@ -277,7 +288,7 @@ func TestFixLayouts(t *testing.T) {
 				golden(t, filepath.Join("testdata/golden", tc.layout+strings.ReplaceAll(p, "/", "_")), b)
 			}
 			// A second fix finds nothing more to change.
-			rep2 := f.run(t, runner.ModeFix, check.Options{}, "20261123T100001Z-000002")
+			rep2 := f.run(t, runner.ModeFix, Options{}, "20261123T100001Z-000002")
 			for _, c := range rep2.Changes {
 				t.Errorf("second fix changed %s %s", c.Action, c.Path)
 			}
@@ -297,7 +308,7 @@ func TestFixLayouts(t *testing.T) {
 func TestDryRunWritesNothing(t *testing.T) {
 	f := newFixture(t, "handwritten")
 	before, _ := f.root.ReadFile("/etc/fstab")
-	rep := f.run(t, runner.ModeDryRun, check.Options{}, "")
+	rep := f.run(t, runner.ModeDryRun, Options{}, "")
 	var diff string
 	for _, c := range rep.Changes {
 		if c.Path == FstabPath {
@@ -336,7 +347,7 @@ func TestUEFI(t *testing.T) {
 			f := newFixture(t, "plain")
 			f.src.ReadTable = func(string) (*blockdev.Table, error) { return tc.table, nil }
 			f.src.ESPLoaders = func(string, int) ([]string, error) { return tc.loaders, nil }
-			rep := f.run(t, runner.ModeCheck, check.Options{}, "")
+			rep := f.run(t, runner.ModeCheck, Options{}, "")
 			r := result(t, rep, IDRootDisk)
 			if r.Status != tc.status || rep.Image.BootMode != tc.mode {
 				t.Errorf("root-disk = %s boot_mode %q, want %s %q\n%s", r.Status, rep.Image.BootMode, tc.status, tc.mode, strings.Join(r.Evidence, "\n"))
@@ -357,7 +368,7 @@ func TestBadInput(t *testing.T) {
 		if err := os.WriteFile(p, append(data, []byte("/dev/mapper/centos-home\n")...), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		r := result(t, f.run(t, runner.ModeCheck, check.Options{}, ""), IDFstab)
+		r := result(t, f.run(t, runner.ModeCheck, Options{}, ""), IDFstab)
 		if r.Status != check.Fail || !strings.Contains(strings.Join(r.Evidence, "\n"), "/etc/fstab:12: 1 field(s)") {
 			t.Errorf("fstab = %s (%s), want fail naming line 12\n%s", r.Status, r.Summary, strings.Join(r.Evidence, "\n"))
 		}
@@ -365,7 +376,7 @@ func TestBadInput(t *testing.T) {
 	t.Run("unreadable-sysfs", func(t *testing.T) {
 		f := newFixture(t, "plain")
 		f.src.Resolver.Sys = deniedFS{}
-		rep := f.run(t, runner.ModeCheck, check.Options{}, "")
+		rep := f.run(t, runner.ModeCheck, Options{}, "")
 		for _, id := range []string{IDRootDisk, IDFstab} {
 			if r := result(t, rep, id); r.Status == check.Pass {
 				t.Errorf("%s passed with unreadable sysfs: %s", id, r.Summary)
@@ -381,7 +392,7 @@ func TestBadInput(t *testing.T) {
 	t.Run("corrupt-mountinfo", func(t *testing.T) {
 		f := newFixture(t, "plain")
 		f.src.Mountinfo = func() ([]byte, error) { return []byte("40 1 254:x / / rw - ext4 /dev/vdb2 rw\n"), nil }
-		r := result(t, f.run(t, runner.ModeCheck, check.Options{}, ""), IDRootDisk)
+		r := result(t, f.run(t, runner.ModeCheck, Options{}, ""), IDRootDisk)
 		if r.Status != check.Error || !strings.Contains(r.Summary, "mountinfo line 1") {
 			t.Errorf("root-disk = %s (%s), want error naming the line", r.Status, r.Summary)
 		}
@@ -389,7 +400,7 @@ func TestBadInput(t *testing.T) {
 	t.Run("blkid-fails", func(t *testing.T) {
 		f := newFixture(t, "plain")
 		f.src.Blkid = func() ([]byte, error) { return nil, errors.New("blkid: not installed") }
-		r := result(t, f.run(t, runner.ModeCheck, check.Options{}, ""), IDFstab)
+		r := result(t, f.run(t, runner.ModeCheck, Options{}, ""), IDFstab)
 		if r.Status == check.Pass {
 			t.Errorf("fstab passed without blkid")
 		}
@@ -417,7 +428,7 @@ func TestBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.src.Resolver.Sys = sys
-		rep := f.run(t, runner.ModeCheck, check.Options{ExpectVolume: VolData}, "")
+		rep := f.run(t, runner.ModeCheck, Options{ExpectVolume: VolData}, "")
 		r := result(t, rep, IDRootDisk)
 		if r.Status != check.Fail || !strings.Contains(r.Summary, "has no serial") {
 			t.Errorf("root-disk = %s (%s), want fail: no serial", r.Status, r.Summary)
@@ -491,7 +502,7 @@ func TestFstabLVMNames(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(f.dir, "etc/fstab"), []byte(in), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep := f.run(t, runner.ModeFix, check.Options{}, "")
+	rep := f.run(t, runner.ModeFix, Options{}, "")
 	if r := result(t, rep, IDFstab); r.Status != check.Fixed {
 		t.Errorf("fstab = %s (%s), want fixed", r.Status, r.Summary)
 	}
@@ -529,7 +540,7 @@ func TestFstabJunkFails(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(f.dir, "etc/fstab"), []byte(tc.data), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			r := result(t, f.run(t, runner.ModeCheck, check.Options{}, ""), IDFstab)
+			r := result(t, f.run(t, runner.ModeCheck, Options{}, ""), IDFstab)
 			ev := strings.Join(r.Evidence, "\n")
 			if r.Status != check.Fail {
 				t.Errorf("fstab = %s (%s), want fail\n%s", r.Status, r.Summary, ev)
@@ -554,7 +565,7 @@ func TestFstabAcceptedFormsPass(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(f.dir, "etc/fstab"), []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := result(t, f.run(t, runner.ModeCheck, check.Options{}, ""), IDFstab)
+	r := result(t, f.run(t, runner.ModeCheck, Options{}, ""), IDFstab)
 	if r.Status != check.Pass {
 		t.Errorf("fstab = %s (%s)\n%s", r.Status, r.Summary, strings.Join(r.Evidence, "\n"))
 	}
@@ -571,11 +582,11 @@ func TestFstabMissingRoot(t *testing.T) {
 		if err := os.WriteFile(p, []byte(fstabNoRoot), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		r := result(t, f.run(t, runner.ModeCheck, check.Options{}, ""), IDFstab)
+		r := result(t, f.run(t, runner.ModeCheck, Options{}, ""), IDFstab)
 		if r.Status != check.Fail || !r.Fixable || !strings.Contains(r.Fix, "UUID=b2b2b2b2-0000-4000-8000-000000000002 / ext4 defaults 0 1") {
 			t.Fatalf("fstab = %s fixable=%v fix=%q", r.Status, r.Fixable, r.Fix)
 		}
-		rep := f.run(t, runner.ModeFix, check.Options{}, "")
+		rep := f.run(t, runner.ModeFix, Options{}, "")
 		if r := result(t, rep, IDFstab); r.Status != check.Fixed {
 			t.Errorf("after fix = %s %s", r.Status, r.Summary)
 		}
@@ -584,7 +595,7 @@ func TestFstabMissingRoot(t *testing.T) {
 		if string(got) != want {
 			t.Errorf("fstab after fix:\n%q\nwant\n%q", got, want)
 		}
-		if rep2 := f.run(t, runner.ModeFix, check.Options{}, ""); len(rep2.Changes) != 0 {
+		if rep2 := f.run(t, runner.ModeFix, Options{}, ""); len(rep2.Changes) != 0 {
 			t.Errorf("second fix changed %d paths", len(rep2.Changes))
 		}
 		if _, err := journal.Rollback(f.root, rep.RunID); err != nil {
@@ -600,7 +611,7 @@ func TestFstabMissingRoot(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(f.dir, "etc/fstab"), []byte(fstabNoRoot), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		r := result(t, f.run(t, runner.ModeCheck, check.Options{}, ""), IDFstab)
+		r := result(t, f.run(t, runner.ModeCheck, Options{}, ""), IDFstab)
 		ev := strings.Join(r.Evidence, "\n")
 		if r.Status != check.Fail || r.Fixable || !strings.Contains(ev, "UUID of the root file system is not known") {
 			t.Errorf("fstab = %s fixable=%v\n%s", r.Status, r.Fixable, ev)

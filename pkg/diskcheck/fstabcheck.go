@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/prepagent/prepagent/pkg/blockdev"
 	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/fstab"
 	"github.com/prepagent/prepagent/pkg/rootfs"
@@ -151,7 +152,16 @@ func (c Fstab) scan(ctx context.Context, env *check.Env) (*FstabDetail, *Layout,
 			}
 			continue
 		}
-		n, chain, err := l.where(c.Src, e.Spec)
+		var n *blockdev.Node
+		var chain blockdev.Chain
+		var err error
+		byMount := false
+		if !env.Root.IsHost() && fd.Naming == NameKernel && !e.IsSwap() {
+			n, chain, byMount = l.mountedAt(c.Src, e.File)
+		}
+		if !byMount {
+			n, chain, err = l.where(c.Src, e.Spec)
+		}
 		switch {
 		case err != nil && isNotFound(err):
 			fd.Problem = fmt.Sprintf("%s matches no block device present: the image will not have it", e.Spec)
@@ -175,6 +185,9 @@ func (c Fstab) scan(ctx context.Context, env *check.Env) (*FstabDetail, *Layout,
 		case !Stable(fd.Naming):
 			fd.Device, fd.Disks = n.Name, chain.Disks
 			fd.Problem = fmt.Sprintf("%s is a %s name, which changes when the disk moves to another server", e.Spec, fd.Naming)
+			if byMount && e.Spec != "/dev/"+n.Name {
+				fd.Problem += fmt.Sprintf(" (the guest's name for %s, mounted at %s here)", n.Name, e.File)
+			}
 			fd.Blocking = true
 			if fs, ok := fsOf(l, n); ok && fs.UUID != "" {
 				fd.Action, fd.NewSpec = ActionUUID, "UUID="+fs.UUID

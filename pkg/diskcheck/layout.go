@@ -51,6 +51,12 @@ type Layout struct {
 	ProbeError string        `json:"probe_error,omitempty"`
 	// Fstab is the prepared OS's parsed /etc/fstab (nil when absent).
 	Fstab *fstab.File `json:"-"`
+
+	// mounts and rootDir are the host's mount table and the resolved
+	// --root directory, kept to map a guest's kernel device names by
+	// the mount point they are mounted at (see mountedAt).
+	mounts  []blockdev.Mount
+	rootDir string
 }
 
 // inspect builds the layout, reading the prepared OS's /etc/fstab. Its
@@ -86,6 +92,7 @@ func inspectWith(ctx context.Context, env *check.Env, src *Sources, f *fstab.Fil
 		rootDir = d
 	}
 	host := func(p string) string { return path.Join(rootDir, p) }
+	l.mounts, l.rootDir = mounts, rootDir
 	rm, ok := blockdev.Containing(mounts, rootDir)
 	if !ok {
 		l.Reason = fmt.Sprintf("no mount in /proc/self/mountinfo holds %s", rootDir)
@@ -216,3 +223,28 @@ func (l *Layout) where(src *Sources, spec string) (*blockdev.Node, blockdev.Chai
 }
 
 func isNotFound(err error) bool { return errors.Is(err, errNotFound) }
+
+// mountedAt finds the device mounted on the host at the prepared OS's
+// mount point file (root+file). Under --root a kernel name in the guest's
+// fstab (/dev/vdb2) names the guest's device, which the host knows under
+// another name (loop0p2) or, worse, as one of its own disks: the
+// filesystem mounted where the entry says is the one it means. ok is false
+// when nothing is mounted exactly there or it is no block device.
+func (l *Layout) mountedAt(src *Sources, file string) (*blockdev.Node, blockdev.Chain, bool) {
+	if l.rootDir == "" || !path.IsAbs(file) {
+		return nil, blockdev.Chain{}, false
+	}
+	m, ok := blockdev.At(l.mounts, path.Join(l.rootDir, file))
+	if !ok {
+		return nil, blockdev.Chain{}, false
+	}
+	pl := src.placeMount(file, m)
+	if pl.Error != "" || pl.Device == "" {
+		return nil, blockdev.Chain{}, false
+	}
+	n, err := src.Resolver.ByName(pl.Device)
+	if err != nil {
+		return nil, blockdev.Chain{}, false
+	}
+	return n, blockdev.Chain{Desc: pl.Chain, Disks: pl.Disks}, true
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/prepagent/prepagent/pkg/check"
+	"github.com/prepagent/prepagent/pkg/ini"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
 
@@ -251,16 +252,17 @@ type iniSection struct {
 // iniSections reads yum/dnf/zypper .repo files: [section], key=value,
 // values continued on indented lines (yum's multi-line baseurl).
 func iniSections(s string) []iniSection {
+	f, _ := ini.Parse([]byte(s), ini.Options{Comment: "#;", Lenient: true}) // lenient: never fails
 	var out []iniSection
 	var cur *iniSection
 	key := ""
-	for i, l := range strings.Split(s, "\n") {
-		t := strings.TrimSpace(l)
-		if t == "" || strings.HasPrefix(t, "#") || strings.HasPrefix(t, ";") {
+	for i, l := range f.Lines {
+		t := strings.TrimSpace(l.Raw)
+		if t == "" || t[0] == '#' || t[0] == ';' {
 			continue
 		}
-		if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
-			out = append(out, iniSection{name: t[1 : len(t)-1], header: i, enabled: true, enabledLine: -1})
+		if l.Kind == ini.Section {
+			out = append(out, iniSection{name: l.Name, header: i, enabled: true, enabledLine: -1})
 			cur = &out[len(out)-1]
 			key = ""
 			continue
@@ -268,16 +270,15 @@ func iniSections(s string) []iniSection {
 		if cur == nil {
 			continue
 		}
-		if (l[0] == ' ' || l[0] == '\t') && key == "baseurl" {
+		if (l.Raw[0] == ' ' || l.Raw[0] == '\t') && key == "baseurl" {
 			cur.urls = append(cur.urls, splitURLs(t)...)
 			continue
 		}
-		k, v, ok := strings.Cut(t, "=")
-		if !ok {
+		if l.Kind != ini.Key {
 			continue
 		}
-		key = strings.ToLower(strings.TrimSpace(k))
-		v = strings.TrimSpace(v)
+		key = strings.ToLower(l.Name)
+		v := l.Value
 		switch key {
 		case "baseurl":
 			cur.urls = append(cur.urls, splitURLs(v)...)

@@ -35,7 +35,7 @@ func TestInstallMedia(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer root.Close()
-			env := &check.Env{Root: root, Image: &check.Image{}}
+			env := &check.Env{Root: root}
 			res, err := InstallMedia{}.Check(t.Context(), env)
 			if err != nil {
 				t.Fatal(err)

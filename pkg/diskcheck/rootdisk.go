@@ -8,6 +8,7 @@ import (
 
 	"github.com/prepagent/prepagent/pkg/blockdev"
 	"github.com/prepagent/prepagent/pkg/check"
+	"github.com/prepagent/prepagent/pkg/report"
 )
 
 // PlatformMinDisk is the smallest system disk (GiB) the cloud accepts.
@@ -40,7 +41,12 @@ func SerialMatches(serial, volumeID string) bool {
 }
 
 // RootDisk is the root-disk check.
-type RootDisk struct{ Src *Sources }
+type RootDisk struct {
+	Src *Sources
+	// ExpectVolume is the data volume ID the root disk's serial must
+	// match ("" checks no serial).
+	ExpectVolume string
+}
 
 // ID implements check.Check.
 func (RootDisk) ID() string { return IDRootDisk }
@@ -111,11 +117,7 @@ func (c RootDisk) Check(ctx context.Context, env *check.Env) (check.Result, erro
 			return res, nil
 		}
 		det.MinDisk = MinDisk(d.SizeBytes)
-		env.Image.MinDisk = det.MinDisk
-		if d.Serial != "" {
-			env.Image.RootDiskSerial = d.Serial
-		}
-		switch vol := env.Options.ExpectVolume; {
+		switch vol := c.ExpectVolume; {
 		case vol != "" && d.Serial == "":
 			fails = append(fails, fmt.Sprintf("--expect-volume %s given but root disk %s has no serial (%s): cannot prove it is that volume", vol, d.Name, d.SerialSource))
 		case vol != "" && !SerialMatches(d.Serial, vol):
@@ -172,41 +174,15 @@ func (c RootDisk) bootLoader(env *check.Env, det *RootDiskDetail, fails, warns [
 	t := l.Table
 	if t == nil {
 		msg := fmt.Sprintf("cannot read the partition table of %s: %s", l.RootDisk, l.TableError)
-		if env.Root.IsHost() {
-			det.BootMode, det.BootModeFrom = bootModeOf(c.Src.efiFirmware()), "firmware"
-			env.Image.BootMode = det.BootMode
-		}
+		det.BootMode, det.BootModeFrom, _, _ = c.Src.bootMode(env, l)
 		return fails, append(warns, msg+"; the boot loader was not verified")
 	}
-	espOK := false
-	if t.ESP != 0 {
-		loaders, err := c.Src.esp(l.RootDisk, t.ESP)
-		if err != nil {
-			warns = append(warns, fmt.Sprintf("ESP %s partition %d unreadable: %v", l.RootDisk, t.ESP, err))
-		}
-		det.ESPLoaders = loaders
-		espOK = len(loaders) > 0
+	var espErr error
+	det.BootMode, det.BootModeFrom, det.ESPLoaders, espErr = c.Src.bootMode(env, l)
+	if espErr != nil {
+		warns = append(warns, fmt.Sprintf("ESP %s partition %d unreadable: %v", l.RootDisk, t.ESP, espErr))
 	}
-	biosOK := t.BootCode != "empty" && (t.Type != "gpt" || t.BIOSBoot != 0 && !t.BIOSBootEmpty)
-	if env.Root.IsHost() {
-		det.BootMode, det.BootModeFrom = bootModeOf(c.Src.efiFirmware()), "firmware"
-	} else {
-		det.BootModeFrom = "disk"
-		switch {
-		case biosOK:
-			// Hybrid disks (both) are reported as bios: the platform's
-			// default firmware, and the one the installer targeted when
-			// it wrote boot code.
-			det.BootMode = "bios"
-		case espOK:
-			det.BootMode = "uefi"
-		case t.BootCode != "empty":
-			// Boot code but no place for GRUB's core image: a BIOS
-			// install that is incomplete; say what is missing below.
-			det.BootMode = "bios"
-		}
-	}
-	env.Image.BootMode = det.BootMode
+	espOK := len(det.ESPLoaders) > 0
 	switch det.BootMode {
 	case "bios":
 		switch {
@@ -238,6 +214,62 @@ func (c RootDisk) bootLoader(env *check.Env, det *RootDiskDetail, fails, warns [
 		fails = append(fails, fmt.Sprintf("no boot loader on %s: boot sector %s, %s table, ESP %d, BIOS boot partition %d", l.RootDisk, t.BootCode, t.Type, t.ESP, t.BIOSBoot))
 	}
 	return fails, warns
+}
+
+// bootMode decides how the image boots: the live firmware on the running
+// system; under --root, from the disk (boot code, BIOS boot partition,
+// ESP with a loader). It also returns the ESP's loaders and why they
+// could not be listed. With no readable table only the live firmware
+// answers.
+func (s *Sources) bootMode(env *check.Env, l *Layout) (mode, from string, loaders []string, espErr error) {
+	t := l.Table
+	if t == nil {
+		if env.Root.IsHost() {
+			return bootModeOf(s.efiFirmware()), "firmware", nil, nil
+		}
+		return "", "", nil, nil
+	}
+	if t.ESP != 0 {
+		loaders, espErr = s.esp(l.RootDisk, t.ESP)
+	}
+	if env.Root.IsHost() {
+		return bootModeOf(s.efiFirmware()), "firmware", loaders, espErr
+	}
+	biosOK := t.BootCode != "empty" && (t.Type != "gpt" || t.BIOSBoot != 0 && !t.BIOSBootEmpty)
+	switch {
+	case biosOK:
+		// Hybrid disks (both) are reported as bios: the platform's
+		// default firmware, and the one the installer targeted when it
+		// wrote boot code.
+		mode = "bios"
+	case len(loaders) > 0:
+		mode = "uefi"
+	case t.BootCode != "empty":
+		// Boot code but no place for GRUB's core image: a BIOS install
+		// that is incomplete; the root-disk check says what is missing.
+		mode = "bios"
+	}
+	return mode, "disk", loaders, espErr
+}
+
+// ImageFacts is the image object's disk facts (min_disk, boot_mode,
+// root_disk_serial) for runner.Config.Facts: learnt from the same layout
+// as the root-disk check, whether or not that check runs. A root that is
+// not on one known disk, or on a CD/DVD drive, has none.
+func (s *Sources) ImageFacts(ctx context.Context, env *check.Env) (report.Image, error) {
+	var img report.Image
+	l, err := inspect(ctx, env, s)
+	if err != nil {
+		return img, err
+	}
+	d := l.Disk
+	if !l.Known || d == nil || d.Kind == blockdev.KindROM {
+		return img, nil
+	}
+	img.MinDisk = MinDisk(d.SizeBytes)
+	img.RootDiskSerial = d.Serial
+	img.BootMode, _, _, _ = s.bootMode(env, l)
+	return img, nil
 }
 
 func bootModeOf(efi bool) string {

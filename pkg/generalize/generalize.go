@@ -42,11 +42,20 @@ import (
 // ID is the check's stable name.
 const ID = "generalize"
 
+// Options are what `fix` was asked to do.
+type Options struct {
+	// Generalize enables the destructive generalisation step (without it
+	// the check only lists what it would remove).
+	Generalize bool
+	// Final also removes prepagent's own backups when generalising.
+	Final bool
+}
+
 // Checks returns this package's checks.
-func Checks() []check.Check { return []check.Check{Check{}} }
+func Checks(o Options) []check.Check { return []check.Check{Check{Options: o}} }
 
 // Check is the generalize check. It must run after every other check.
-type Check struct{}
+type Check struct{ Options Options }
 
 // ID implements check.Check.
 func (Check) ID() string { return ID }
@@ -199,9 +208,9 @@ func evidence(d *Detail) []string {
 // temporary server usable. With --generalize leftovers are a fixable
 // fail; after the fix, items kept on purpose (host keys nothing would
 // regenerate, the backups without --final) leave a warn.
-func (Check) Check(_ context.Context, env *check.Env) (check.Result, error) {
-	req := env.Options.Generalize
-	d, err := Scan(env.Root, req && env.Options.Final)
+func (c Check) Check(_ context.Context, env *check.Env) (check.Result, error) {
+	req := c.Options.Generalize
+	d, err := Scan(env.Root, req && c.Options.Final)
 	if err != nil {
 		return check.Result{}, err
 	}
@@ -245,14 +254,14 @@ func opNames(d *Detail) string {
 
 // Fix implements check.Check: the operations in Scan's order, every change
 // journaled and redacted; with --final the backups are deleted last.
-func (Check) Fix(_ context.Context, env *check.Env, r check.Result) error {
-	if !env.Options.Generalize {
+func (c Check) Fix(_ context.Context, env *check.Env, r check.Result) error {
+	if !c.Options.Generalize {
 		return nil // never destructive unless asked
 	}
 	d, ok := r.Detail.(*Detail)
 	if !ok {
 		var err error
-		if d, err = Scan(env.Root, env.Options.Final); err != nil {
+		if d, err = Scan(env.Root, c.Options.Final); err != nil {
 			return err
 		}
 	}
@@ -285,7 +294,7 @@ func (Check) Fix(_ context.Context, env *check.Env, r check.Result) error {
 			}
 		}
 	}
-	if env.Options.Final {
+	if c.Options.Final {
 		return deleteBackups(env)
 	}
 	return nil

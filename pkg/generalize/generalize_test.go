@@ -29,9 +29,9 @@ func open(t *testing.T, dir string) *rootfs.Root {
 	return r
 }
 
-func run(t *testing.T, dir string, mode runner.Mode, opt check.Options) *report.Report {
+func run(t *testing.T, dir string, mode runner.Mode, opt Options) *report.Report {
 	t.Helper()
-	rep, err := runner.Run(context.Background(), runner.Config{Root: open(t, dir), Mode: mode, Checks: Checks(), Options: opt})
+	rep, err := runner.Run(context.Background(), runner.Config{Root: open(t, dir), Mode: mode, Checks: Checks(opt)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func run(t *testing.T, dir string, mode runner.Mode, opt check.Options) *report.
 	return rep
 }
 
-var on = check.Options{Generalize: true}
+var on = Options{Generalize: true}
 
 // itemsByOp renders a scan as op -> "action path" lines.
 func itemsByOp(d *Detail) map[string][]string {
@@ -120,7 +120,7 @@ func TestNotRequestedOnlyReports(t *testing.T) {
 	dir := testroot.Copy(t, "testdata/roots/debian12")
 	orig := testroot.Snapshot(t, dir)
 	for _, mode := range []runner.Mode{runner.ModeCheck, runner.ModeFix} {
-		rep := run(t, dir, mode, check.Options{})
+		rep := run(t, dir, mode, Options{})
 		c := rep.Checks[0]
 		if c.Status != check.Warn || c.Fixable || !strings.Contains(c.Summary, "not requested") {
 			t.Errorf("%s without --generalize = %s fixable=%v %q, want a warn that is not fixable", mode, c.Status, c.Fixable, c.Summary)
@@ -228,12 +228,12 @@ func TestGeneralizeDebian(t *testing.T) {
 
 func TestRockyRemovesKeysAndFinalDropsBackups(t *testing.T) {
 	dir := testroot.Copy(t, "testdata/roots/rocky9")
-	rep := run(t, dir, runner.ModeCheck, check.Options{})
+	rep := run(t, dir, runner.ModeCheck, Options{})
 	ev := strings.Join(rep.Checks[0].Evidence, "\n")
 	if !strings.Contains(ev, "sshd-keygen@.service") || !strings.Contains(ev, "/etc/ssh/ssh_host_rsa_key") {
 		t.Errorf("keys not listed for removal with sshd-keygen@.service:\n%s", ev)
 	}
-	rep = run(t, dir, runner.ModeFix, check.Options{Generalize: true, Final: true})
+	rep = run(t, dir, runner.ModeFix, Options{Generalize: true, Final: true})
 	c := rep.Checks[0]
 	if c.Status != check.Fixed || !strings.Contains(c.Summary, "rollback impossible") {
 		t.Errorf("--final = %s %q, want fixed saying rollback is impossible", c.Status, c.Summary)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/pmezard/go-difflib/difflib"
 
+	"github.com/prepagent/prepagent/pkg/report"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
 
@@ -37,30 +38,19 @@ const StateDir = "/var/lib/prepagent"
 // BackupDir holds one directory per fix run.
 const BackupDir = StateDir + "/backups"
 
+// Change is one edit of the prepared OS, as the report shows it
+// (pkg/report owns the type).
+type Change = report.Change
+
 // Actions of a Change.
 const (
-	ActionCreate  = "create"
-	ActionModify  = "modify"
-	ActionDelete  = "delete"
-	ActionSymlink = "symlink"
-	ActionMkdir   = "mkdir"
-	ActionRmdir   = "rmdir"
+	ActionCreate  = report.ActionCreate
+	ActionModify  = report.ActionModify
+	ActionDelete  = report.ActionDelete
+	ActionSymlink = report.ActionSymlink
+	ActionMkdir   = report.ActionMkdir
+	ActionRmdir   = report.ActionRmdir
 )
-
-// Change is one edit of the prepared OS, as the report shows it.
-type Change struct {
-	Check  string `json:"check,omitempty"`
-	Path   string `json:"path"`
-	Action string `json:"action"`
-	// Backup is the logical path of the saved original, if one was saved.
-	Backup string `json:"backup,omitempty"`
-	// Diff is a unified diff of a text change (dry-run, and real runs for
-	// small text files).
-	Diff string `json:"diff,omitempty"`
-	// Size of the file removed or written, for the dry-run listing.
-	Size int64  `json:"size,omitempty"`
-	Note string `json:"note,omitempty"`
-}
 
 // record is a manifest line: the state of Path before the run touched it.
 type record struct {

@@ -16,7 +16,7 @@ func FuzzIfcfg(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if got := sf.bytes(); string(got) != string(data) {
+		if got := sf.Bytes(); string(got) != string(data) {
 			t.Fatalf("round trip:\n%q\n%q", data, got)
 		}
 		_, out, err := normalizeIfcfg("/etc/sysconfig/network-scripts/ifcfg-eth0", data, suse, testPolicy("eth0"))
@@ -61,11 +61,11 @@ func FuzzInterfaces(f *testing.F) {
 func FuzzKeyfile(f *testing.F) {
 	f.Add([]byte("[connection]\nid=a\ntype=ethernet\ninterface-name=eth9\nautoconnect=false\n[ethernet]\nmac-address=aa\n[ipv4]\nmethod=manual\naddress1=1.2.3.4/24\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ini, err := parseINI("/f", data, "#")
+		kf, err := parseINI("/f", data, "#")
 		if err != nil {
 			return
 		}
-		if got := ini.bytes(); string(got) != string(data) {
+		if got := kf.Bytes(); string(got) != string(data) {
 			t.Fatalf("round trip:\n%q\n%q", data, got)
 		}
 		_, out, err := normalizeKeyfile("/f", data, testPolicy("ens3"))

@@ -139,7 +139,7 @@ func envFor(t *testing.T, dir string) *check.Env {
 	}
 	// The guest's tools (grub2-mkconfig) are recorded, not run: the
 	// blackbox tests run the real ones.
-	return &check.Env{Root: root, OS: info, Log: slog.New(slog.DiscardHandler), Image: &check.Image{}, Guest: &command.Recorder{}}
+	return &check.Env{Root: root, OS: info, Log: slog.New(slog.DiscardHandler), Guest: &command.Recorder{}}
 }
 
 func runFix(t *testing.T, env *check.Env, runID string, dry bool) []journal.Change {

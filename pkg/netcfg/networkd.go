@@ -4,6 +4,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/prepagent/prepagent/pkg/ini"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
 
@@ -39,11 +40,11 @@ func normalizeNetwork(p string, data []byte, pol *policy) (Config, []byte, error
 	}
 	c := Config{Path: p, Format: FormatNetworkd, Name: strings.TrimSuffix(path.Base(p), ".network"), Kind: KindEthernet}
 	var names []string
-	for _, v := range f.values("Match", "Name") {
+	for _, v := range f.Values("Match", "Name") {
 		names = append(names, strings.Fields(v)...)
 	}
-	typ, _ := f.get("Match", "Type")
-	first := func(sec, key string) string { v, _ := f.get(sec, key); return v }
+	typ, _ := f.Get("Match", "Type")
+	first := func(sec, key string) string { v, _ := f.Get(sec, key); return v }
 	switch {
 	case len(names) == 1 && names[0] == "lo" || typ == "loopback":
 		c.Kind, c.Note = KindLoopback, "loopback"
@@ -61,41 +62,41 @@ func normalizeNetwork(p string, data []byte, pol *policy) (Config, []byte, error
 	if c.Kind != KindEthernet {
 		return c, data, nil
 	}
-	if rm := f.del("Match", keyIs("MACAddress", "PermanentMACAddress")); len(rm) > 0 {
+	if rm := f.Delete("Match", keyIs("MACAddress", "PermanentMACAddress")); len(rm) > 0 {
 		c.Problems = append(c.Problems, "remove MAC binding [Match] "+strings.Join(rm, ", "))
-		if len(f.keys("Match")) == 0 {
+		if len(f.Keys("Match")) == 0 {
 			// An empty [Match] would match every link, loopback too.
-			f.set("Match", "Name", networkdCatchAll)
+			f.Set("Match", "Name", networkdCatchAll)
 			names = strings.Fields(networkdCatchAll)
 			c.Problems = append(c.Problems, "match by name "+networkdCatchAll+" instead")
 		}
 	}
-	if rm := f.del("Link", keyIs("MACAddress")); len(rm) > 0 {
+	if rm := f.Delete("Link", keyIs("MACAddress")); len(rm) > 0 {
 		c.Problems = append(c.Problems, "remove [Link] "+strings.Join(rm, ", "))
 	}
-	if d, ok := f.get("Network", "DHCP"); !ok || !networkdDHCPv4(d) {
+	if d, ok := f.Get("Network", "DHCP"); !ok || !networkdDHCPv4(d) {
 		nv := "ipv4"
 		if strings.ToLower(d) == "ipv6" {
 			nv = "yes"
 		}
-		f.set("Network", "DHCP", nv)
+		f.Set("Network", "DHCP", nv)
 		if !ok {
 			d = "unset"
 		}
 		c.Problems = append(c.Problems, "DHCP "+d+" -> "+nv)
 	}
-	if rm := f.del("Network", keyIs("Address", "Gateway", "DNS")); len(rm) > 0 {
+	if rm := f.Delete("Network", keyIs("Address", "Gateway", "DNS")); len(rm) > 0 {
 		c.Problems = append(c.Problems, "remove static "+strings.Join(rm, ", "))
 	}
 	for {
 		removed := false
 		for _, sec := range []string{"Address", "Route"} {
-			for _, h := range f.headers(sec) {
+			for _, h := range f.Headers(sec) {
 				if sec == "Route" {
 					gw := ""
-					for i := h + 1; i < len(f.lines) && f.lines[i].kind != iniSection; i++ {
-						if f.lines[i].kind == iniKey && f.lines[i].name == "Gateway" {
-							gw = f.lines[i].value
+					for i := h + 1; i < len(f.Lines) && f.Lines[i].Kind != ini.Section; i++ {
+						if f.Lines[i].Kind == ini.Key && f.Lines[i].Name == "Gateway" {
+							gw = f.Lines[i].Value
 						}
 					}
 					// Gateway=_dhcp4 / _ipv6ra are dynamic; keep them.
@@ -103,7 +104,7 @@ func normalizeNetwork(p string, data []byte, pol *policy) (Config, []byte, error
 						continue
 					}
 				}
-				f.delSection(h)
+				f.DeleteSection(h)
 				c.Problems = append(c.Problems, "remove static ["+sec+"] section")
 				removed = true
 				break
@@ -125,7 +126,7 @@ func normalizeNetwork(p string, data []byte, pol *policy) (Config, []byte, error
 		// to any Ethernet NIC.
 		c.CatchAll = true
 	}
-	return c, f.bytes(), nil
+	return c, f.Bytes(), nil
 }
 
 // normalizeLink checks a .link file: one that matches a MAC and sets a
@@ -136,8 +137,8 @@ func normalizeLink(p string, data []byte) (Config, bool, error) {
 		return Config{}, false, err
 	}
 	c := Config{Path: p, Format: FormatNetworkd, Name: strings.TrimSuffix(path.Base(p), ".link"), Kind: KindOther}
-	mac := append(f.values("Match", "MACAddress"), f.values("Match", "PermanentMACAddress")...)
-	name, hasName := f.get("Link", "Name")
+	mac := append(f.Values("Match", "MACAddress"), f.Values("Match", "PermanentMACAddress")...)
+	name, hasName := f.Get("Link", "Name")
 	if len(mac) > 0 && hasName {
 		c.Problems = append(c.Problems, "renames the NIC with MAC "+strings.Join(mac, " ")+" to "+name+": delete the file")
 		return c, true, nil
@@ -175,9 +176,9 @@ func scanNetworkd(root *rootfs.Root, rd reader, pol *policy, st *state) error {
 		case ".link":
 			c, fr.remove, err = normalizeLink(p, data)
 		case ".netdev":
-			var f *iniFile
+			var f *ini.File
 			if f, err = parseINI(p, data, "#;"); err == nil {
-				kind, _ := f.get("NetDev", "Kind")
+				kind, _ := f.Get("NetDev", "Kind")
 				c = Config{Path: p, Format: FormatNetworkd, Name: strings.TrimSuffix(path.Base(p), ".netdev"), Kind: KindOther, Note: "netdev " + kind + ": left alone"}
 				switch kind {
 				case "bond":

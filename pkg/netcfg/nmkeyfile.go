@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/prepagent/prepagent/pkg/ini"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
 
@@ -22,12 +23,12 @@ var (
 var nmIPv4Static = regexp.MustCompile(`^(address(es)?[0-9]*|gateway|dns|dns-search|routes?[0-9]*(_options)?)$`)
 
 // keyfileKind classifies a profile by connection.type and its controller.
-func keyfileKind(f *iniFile) (Kind, string) {
-	typ, _ := f.get("connection", "type")
-	if m, ok := f.get("connection", "master"); ok && m != "" {
+func keyfileKind(f *ini.File) (Kind, string) {
+	typ, _ := f.Get("connection", "type")
+	if m, ok := f.Get("connection", "master"); ok && m != "" {
 		return KindBond, "member of " + m + ": left alone"
 	}
-	if m, ok := f.get("connection", "controller"); ok && m != "" {
+	if m, ok := f.Get("connection", "controller"); ok && m != "" {
 		return KindBond, "member of " + m + ": left alone"
 	}
 	switch typ {
@@ -53,7 +54,7 @@ func normalizeKeyfile(p string, data []byte, pol *policy) (Config, []byte, error
 	if err != nil {
 		return Config{}, nil, err
 	}
-	id, _ := f.get("connection", "id")
+	id, _ := f.Get("connection", "id")
 	if id == "" {
 		id = strings.TrimSuffix(path.Base(p), ".nmconnection")
 	}
@@ -63,20 +64,20 @@ func normalizeKeyfile(p string, data []byte, pol *policy) (Config, []byte, error
 		return c, data, nil
 	}
 	for _, sec := range []string{"ethernet", "802-3-ethernet"} {
-		if rm := f.del(sec, keyIs("mac-address", "cloned-mac-address")); len(rm) > 0 {
+		if rm := f.Delete(sec, keyIs("mac-address", "cloned-mac-address")); len(rm) > 0 {
 			c.Problems = append(c.Problems, "remove MAC binding "+sec+"."+strings.Join(rm, ", "+sec+"."))
 		}
 	}
-	if ifn, ok := f.get("connection", "interface-name"); ok && ifn != "" {
+	if ifn, ok := f.Get("connection", "interface-name"); ok && ifn != "" {
 		switch {
 		case !pol.primary.plausible(ifn):
-			f.del("connection", keyIs("interface-name"))
+			f.Delete("connection", keyIs("interface-name"))
 			c.Problems = append(c.Problems, "remove interface-name="+ifn+" (no such NIC under "+pol.primary.Scheme+" naming)")
 		case pol.primary.Scheme != SchemeKernel && nicName(ifn):
 			// The install NIC's name: a new server's NIC may sit in
 			// another slot and get another name. Without the key the
 			// profile applies to any Ethernet device.
-			f.del("connection", keyIs("interface-name"))
+			f.Delete("connection", keyIs("interface-name"))
 			c.Problems = append(c.Problems, "remove interface-name="+ifn+" (the cloud chooses the NIC's slot and so its name)")
 		default:
 			c.Match = []string{ifn}
@@ -84,7 +85,7 @@ func normalizeKeyfile(p string, data []byte, pol *policy) (Config, []byte, error
 	}
 	// [match] interface-name is a list of shell globs; "!" negates and
 	// "|"/"&" mark optional/mandatory elements (nm-settings-nmcli(5)).
-	if m, ok := f.get("match", "interface-name"); ok && m != "" && len(c.Match) == 0 {
+	if m, ok := f.Get("match", "interface-name"); ok && m != "" && len(c.Match) == 0 {
 		for _, g := range strings.FieldsFunc(m, func(r rune) bool { return r == ';' || r == ',' || r == ' ' }) {
 			g = strings.TrimLeft(g, "|&")
 			if g != "" && !strings.HasPrefix(g, "!") {
@@ -103,8 +104,8 @@ func normalizeKeyfile(p string, data []byte, pol *policy) (Config, []byte, error
 		// unconfigured (seen with the real NetworkManager 1.42). With
 		// multi-connect=3 ("multiple") it is activated on every
 		// Ethernet NIC.
-		if mc, _ := f.get("connection", "multi-connect"); mc != "3" {
-			f.set("connection", "multi-connect", "3")
+		if mc, _ := f.Get("connection", "multi-connect"); mc != "3" {
+			f.Set("connection", "multi-connect", "3")
 			was := mc
 			if was == "" {
 				was = "unset (single)"
@@ -112,35 +113,35 @@ func normalizeKeyfile(p string, data []byte, pol *policy) (Config, []byte, error
 			c.Problems = append(c.Problems, "multi-connect "+was+" -> 3 (a profile for any NIC must come up on every NIC, the first one included)")
 		}
 	}
-	if ac, ok := f.get("connection", "autoconnect"); ok && !keyfileTrue(ac) {
-		f.set("connection", "autoconnect", "true")
+	if ac, ok := f.Get("connection", "autoconnect"); ok && !keyfileTrue(ac) {
+		f.Set("connection", "autoconnect", "true")
 		c.Problems = append(c.Problems, "autoconnect "+ac+" -> true")
 	}
-	if m, ok := f.get("ipv4", "method"); ok && m != "auto" {
-		f.set("ipv4", "method", "auto")
+	if m, ok := f.Get("ipv4", "method"); ok && m != "auto" {
+		f.Set("ipv4", "method", "auto")
 		c.Problems = append(c.Problems, "ipv4.method "+m+" -> auto")
 	}
-	if rm := f.del("ipv4", nmIPv4Static.MatchString); len(rm) > 0 {
+	if rm := f.Delete("ipv4", nmIPv4Static.MatchString); len(rm) > 0 {
 		c.Problems = append(c.Problems, "remove static ipv4 "+strings.Join(rm, ", "))
 	}
 	// A static IPv6 setup from the install network goes too (the ECS
 	// gets IPv6, where enabled, from router advertisements / DHCPv6).
-	if m, ok := f.get("ipv6", "method"); ok && m == "manual" {
-		f.set("ipv6", "method", "auto")
+	if m, ok := f.Get("ipv6", "method"); ok && m == "manual" {
+		f.Set("ipv6", "method", "auto")
 		c.Problems = append(c.Problems, "ipv6.method manual -> auto")
-		if rm := f.del("ipv6", nmIPv4Static.MatchString); len(rm) > 0 {
+		if rm := f.Delete("ipv6", nmIPv4Static.MatchString); len(rm) > 0 {
 			c.Problems = append(c.Problems, "remove static ipv6 "+strings.Join(rm, ", "))
 		}
 	}
 	// Ignoring the lease's DNS or routes, or never taking the default
 	// route, leaves a DHCP-configured server unreachable or nameless.
-	if rm := f.del("ipv4", func(k string) bool {
-		v, _ := f.get("ipv4", k)
+	if rm := f.Delete("ipv4", func(k string) bool {
+		v, _ := f.Get("ipv4", k)
 		return (k == "ignore-auto-dns" || k == "ignore-auto-routes" || k == "never-default") && keyfileTrue(v)
 	}); len(rm) > 0 {
 		c.Problems = append(c.Problems, "remove ipv4 "+strings.Join(rm, ", "))
 	}
-	return c, f.bytes(), nil
+	return c, f.Bytes(), nil
 }
 
 func keyfileTrue(v string) bool {

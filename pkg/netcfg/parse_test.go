@@ -18,45 +18,15 @@ func testPolicy(name string) *policy {
 	return &policy{primary: Primary{Scheme: SchemePredictable, Globs: []string{"en*", "eth*"}}}
 }
 
-func TestShellLine(t *testing.T) {
-	tests := []struct {
-		in, key, value string
-		quote          byte
-		bad            bool
-	}{
-		{in: `BOOTPROTO=dhcp`, key: "BOOTPROTO", value: "dhcp"},
-		{in: `NAME="System eth0"`, key: "NAME", value: "System eth0", quote: '"'},
-		{in: `IPADDR='10.0.0.1/24'   # install network`, key: "IPADDR", value: "10.0.0.1/24", quote: '\''},
-		{in: `export ONBOOT=yes`, key: "ONBOOT", value: "yes"},
-		{in: `OPTS="a \"b\" \$c"`, key: "OPTS", value: `a "b" $c`, quote: '"'},
-		{in: `  # comment`},
-		{in: ``},
-		{in: `IPADDR="10.0.0.1`, bad: true},
-		{in: `IPADDR=10.0.0.1 ONBOOT=yes`, bad: true},
-		{in: `if true; then`, bad: true},
-		{in: `A=$(reboot)`, bad: true},
-	}
-	for _, tt := range tests {
-		l, err := parseShellLine(tt.in)
-		if (err != nil) != tt.bad {
-			t.Errorf("parseShellLine(%q) error = %v, want bad=%v", tt.in, err, tt.bad)
-			continue
-		}
-		if !tt.bad && (l.key != tt.key || l.value != tt.value || l.quote != tt.quote) {
-			t.Errorf("parseShellLine(%q) = %q %q %q, want %q %q %q", tt.in, l.key, l.value, l.quote, tt.key, tt.value, tt.quote)
-		}
-	}
-}
-
 func TestShellSetKeepsQuoting(t *testing.T) {
 	f, err := parseShellFile("x", []byte("BOOTPROTO='static' # yast\nONBOOT=\"no\"\nNAME=x"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.set("BOOTPROTO", "dhcp")
-	f.set("ONBOOT", "yes")
-	f.set("STARTMODE", "auto")
-	got := string(f.bytes())
+	f.Set("BOOTPROTO", "dhcp")
+	f.Set("ONBOOT", "yes")
+	f.Set("STARTMODE", "auto")
+	got := string(f.Bytes())
 	want := "BOOTPROTO='dhcp' # yast\nONBOOT=\"yes\"\nNAME=x\nSTARTMODE=auto\n"
 	if got != want {
 		t.Errorf("after set:\n%s\nwant:\n%s", got, want)

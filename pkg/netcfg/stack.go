@@ -224,7 +224,7 @@ func nmAutoDefault(root *rootfs.Root) (bool, error) {
 			if err != nil {
 				return false, err
 			}
-			if v, ok := f.get("main", "no-auto-default"); ok {
+			if v, ok := f.Get("main", "no-auto-default"); ok {
 				auto = !strings.Contains(","+strings.ReplaceAll(v, " ", "")+",", ",*,")
 			}
 		}

@@ -34,12 +34,7 @@ type Message struct {
 	Summary string
 }
 
-// NewMessage encodes a report for delivery.
-func NewMessage(reportJSON []byte, runID string, ready bool, failed []string, summary string) (*Message, error) {
-	return NewSignedMessage(reportJSON, runID, ready, failed, summary, nil)
-}
-
-// NewSignedMessage is NewMessage whose verdict line carries hmac= under
+// NewSignedMessage encodes a report for delivery; its verdict line carries hmac= under
 // key (the verdict_key setting; none when empty), on every channel: the
 // console and virtio lines, and the callback's X-Prepagent-Verdict header.
 func NewSignedMessage(reportJSON []byte, runID string, ready bool, failed []string, summary string, key []byte) (*Message, error) {

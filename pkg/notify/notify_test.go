@@ -38,7 +38,7 @@ func message(t *testing.T, ready bool) *Message {
 	}
 	body := fmt.Appendf(nil, `{"schema":"prepagent.report/v1","run_id":"20261123T190000Z-abc123","ready":%v,"failed":[%s],"checks":[{"evidence":[%s]}]}`,
 		ready, strings.Join(quote(failed), ","), strings.Join(ev, ","))
-	m, err := NewMessage(body, "20261123T190000Z-abc123", ready, failed, "human summary\n")
+	m, err := NewSignedMessage(body, "20261123T190000Z-abc123", ready, failed, "human summary\n", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

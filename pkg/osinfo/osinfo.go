@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/prepagent/prepagent/pkg/rootfs"
+	"github.com/prepagent/prepagent/pkg/shellvar"
 )
 
 // Family groups distributions that are prepared the same way.
@@ -163,11 +164,14 @@ func ParseOSRelease(r io.Reader) (Info, error) {
 	return info, nil
 }
 
+// unquote decodes a value as sh would; os-release(5) asks for shell
+// quoting, but a value the shell would reject (unquoted blanks) is kept as
+// written rather than losing the whole file.
 func unquote(v string) string {
-	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
-		v = v[1 : len(v)-1]
+	if u, err := shellvar.Unquote(v); err == nil {
+		return u
 	}
-	return strings.NewReplacer(`\"`, `"`, `\$`, `$`, "\\`", "`", `\\`, `\`).Replace(v)
+	return v
 }
 
 var releaseVer = regexp.MustCompile(`release\s+([0-9]+(?:\.[0-9]+)?)`)

@@ -11,10 +11,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/prepagent/prepagent/pkg/check"
-	"github.com/prepagent/prepagent/pkg/journal"
-	"github.com/prepagent/prepagent/pkg/osinfo"
 )
 
 // Schema is the value of Report.Schema.
@@ -25,24 +21,25 @@ const Schema = "prepagent.report/v1"
 //go:embed report.schema.json
 var SchemaJSON []byte
 
-// Path is where fix and run save the report inside the prepared OS.
-const Path = journal.StateDir + "/report.json"
+// Path is where fix and run save the report inside the prepared OS (under
+// pkg/journal's StateDir, prepagent's own state).
+const Path = "/var/lib/prepagent/report.json"
 
 // Report is one run's outcome.
 type Report struct {
-	Schema     string           `json:"schema"`
-	RunID      string           `json:"run_id"`
-	Mode       string           `json:"mode"` // check, fix, dry-run
-	Root       string           `json:"root"`
-	Ready      bool             `json:"ready"`
-	Version    string           `json:"prepagent_version"`
-	OS         osinfo.Info      `json:"os"`
-	Image      check.Image      `json:"image"`
-	Checks     []check.Result   `json:"checks"`
-	Changes    []journal.Change `json:"changes"`
-	Failed     []string         `json:"failed"`
-	StartedAt  time.Time        `json:"started_at"`
-	DurationMs int64            `json:"duration_ms"`
+	Schema     string    `json:"schema"`
+	RunID      string    `json:"run_id"`
+	Mode       string    `json:"mode"` // check, fix, dry-run
+	Root       string    `json:"root"`
+	Ready      bool      `json:"ready"`
+	Version    string    `json:"prepagent_version"`
+	OS         OS        `json:"os"`
+	Image      Image     `json:"image"`
+	Checks     []Result  `json:"checks"`
+	Changes    []Change  `json:"changes"`
+	Failed     []string  `json:"failed"`
+	StartedAt  time.Time `json:"started_at"`
+	DurationMs int64     `json:"duration_ms"`
 	// Notes are what the operator should know that is no check's verdict
 	// (run: a setting of the prepared OS ignored at the trust boundary).
 	Notes []string `json:"notes,omitempty"`
@@ -58,10 +55,10 @@ func (r *Report) Finish() {
 	}
 	r.Ready = len(r.Failed) == 0
 	if r.Changes == nil {
-		r.Changes = []journal.Change{}
+		r.Changes = []Change{}
 	}
 	if r.Checks == nil {
-		r.Checks = []check.Result{}
+		r.Checks = []Result{}
 	}
 }
 
@@ -80,7 +77,7 @@ func (r *Report) JSON() ([]byte, error) {
 func (r *Report) WriteHuman(w io.Writer, verbose bool) {
 	p := Printable
 	fmt.Fprintf(w, "prepagent %s  run %s  root %s\n", p(r.Mode), p(r.RunID), p(r.Root))
-	fmt.Fprintf(w, "os: %s (family %s, IMS os_version %q)\n\n", p(nonEmpty(r.OS.PrettyName, r.OS.ID)), p(string(r.OS.Family)), r.OS.IMSOSVersion)
+	fmt.Fprintf(w, "os: %s (family %s, IMS os_version %q)\n\n", p(nonEmpty(r.OS.PrettyName, r.OS.ID)), p(r.OS.Family), r.OS.IMSOSVersion)
 	width := 0
 	for _, c := range r.Checks {
 		if n := len(Printable(c.ID)); n > width {
@@ -89,11 +86,11 @@ func (r *Report) WriteHuman(w io.Writer, verbose bool) {
 	}
 	for _, c := range r.Checks {
 		fmt.Fprintf(w, "%-5s  %-*s  %s\n", p(strings.ToUpper(string(c.Status))), width, p(c.ID), p(c.Summary))
-		if verbose || c.Status != check.Pass {
+		if verbose || c.Status != Pass {
 			for _, e := range c.Evidence {
 				fmt.Fprintf(w, "       %*s  - %s\n", width, "", p(e))
 			}
-			if c.Fix != "" && c.Status != check.Pass {
+			if c.Fix != "" && c.Status != Pass {
 				fmt.Fprintf(w, "       %*s  fix: %s\n", width, "", p(c.Fix))
 			}
 		}

@@ -42,9 +42,13 @@ type Config struct {
 	Cmd    command.Runner
 	// Guest runs the prepared OS's own programs; nil means cfg.Cmd on the
 	// running system and a confined runner under --root.
-	Guest   command.Runner
-	Log     *slog.Logger
-	Options check.Options
+	Guest command.Runner
+	Log   *slog.Logger
+	// Facts gathers the image object's disk facts (min_disk, boot_mode,
+	// root_disk_serial) once, before any check runs, so they do not depend
+	// on which checks run (--skip, --only). nil leaves them out; the
+	// command wires pkg/diskcheck's.
+	Facts   func(ctx context.Context, env *check.Env) (report.Image, error)
 	Version string
 	// Now and RunID may be set by tests; zero values mean "now" and a
 	// fresh ID.
@@ -97,30 +101,49 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 		Mode:      string(cfg.Mode),
 		Root:      cfg.Root.Dir(),
 		Version:   cfg.Version,
-		OS:        info,
+		OS:        reportOS(info),
 		StartedAt: start.UTC(),
 	}
-	img := &check.Image{OSVersion: info.IMSOSVersion}
+	// Every tool a check runs, on the host or in the guest, is logged at
+	// -v with the check's name.
+	newEnv := func(log *slog.Logger) *check.Env {
+		return &check.Env{Root: cfg.Root, OS: info, Log: log, DryRun: cfg.Mode == ModeDryRun,
+			Cmd:   command.Logged{Runner: cfg.Cmd, Log: log},
+			Guest: command.Logged{Runner: cfg.Guest, Log: log.With("guest", true)}}
+	}
+	rep.Image = imageFacts(ctx, cfg, newEnv(cfg.Log.With("facts", "image")), info)
 	j := journal.New(cfg.Root, runID, cfg.Mode != ModeFix)
 	for _, c := range cfg.Checks {
-		env := &check.Env{
-			Root:    cfg.Root,
-			OS:      info,
-			Cmd:     cfg.Cmd,
-			Guest:   cfg.Guest,
-			Log:     cfg.Log.With("check", c.ID()),
-			DryRun:  cfg.Mode == ModeDryRun,
-			Options: cfg.Options,
-			Image:   img,
-		}
-		res := runOne(ctx, cfg.Mode, c, env, j, now)
+		res := runOne(ctx, cfg.Mode, c, newEnv(cfg.Log.With("check", c.ID())), j, now)
 		rep.Checks = append(rep.Checks, res)
 	}
-	rep.Image = *img
 	rep.Changes = j.Changes()
 	rep.DurationMs = now().Sub(start).Milliseconds()
 	rep.Finish()
 	return rep, nil
+}
+
+// imageFacts is the report's image object: the IMS os_version from the OS
+// identity and the disk facts from cfg.Facts. A fact that cannot be
+// learnt is left out (the root-disk check says why); it never stops the
+// run.
+func imageFacts(ctx context.Context, cfg Config, env *check.Env, info osinfo.Info) report.Image {
+	img := report.Image{}
+	if cfg.Facts != nil {
+		var err error
+		if img, err = cfg.Facts(ctx, env); err != nil {
+			env.Log.Warn("image facts unknown", "err", err)
+			img = report.Image{}
+		}
+	}
+	img.OSVersion = info.IMSOSVersion
+	return img
+}
+
+// reportOS is the report's copy of the OS identity.
+func reportOS(i osinfo.Info) report.OS {
+	return report.OS{ID: i.ID, VersionID: i.VersionID, PrettyName: i.PrettyName, IDLike: i.IDLike,
+		Family: string(i.Family), IMSOSVersion: i.IMSOSVersion, Source: i.Source}
 }
 
 func runOne(ctx context.Context, mode Mode, c check.Check, env *check.Env, j *journal.Journal, now func() time.Time) check.Result {

@@ -1,13 +1,17 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/prepagent/prepagent/pkg/check"
+	"github.com/prepagent/prepagent/pkg/command"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
 
@@ -114,5 +118,48 @@ func TestRunOnlyFixedChecksAreReady(t *testing.T) {
 	}
 	if !r.Exists("/var/lib/prepagent/report.json") {
 		t.Error("Save wrote no report")
+	}
+}
+
+// runsTools runs one host tool and one guest tool.
+type runsTools struct{}
+
+func (runsTools) ID() string { return "runs-tools" }
+func (runsTools) Check(ctx context.Context, env *check.Env) (check.Result, error) {
+	if _, err := env.Cmd.Run(ctx, command.Cmd{Argv: []string{"blkid", "-o", "export"}}); err != nil {
+		return check.Result{}, err
+	}
+	if _, err := env.Guest.Run(ctx, command.Cmd{Argv: []string{"update-initramfs", "-u"}}); err != nil {
+		return check.Result{}, err
+	}
+	return check.Result{Status: check.Pass}, nil
+}
+func (runsTools) Fix(context.Context, *check.Env, check.Result) error { return nil }
+
+// Every external command of a run, the host's and the guest's (the
+// sandbox under --root), is logged at -v with argv, exit code, duration.
+func TestRunLogsEveryCommand(t *testing.T) {
+	r, err := rootfs.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var buf bytes.Buffer
+	host, guest := &command.Recorder{}, &command.Recorder{}
+	_, err = Run(context.Background(), Config{Root: r, Mode: ModeCheck, Checks: []check.Check{runsTools{}}, Cmd: host, Guest: guest,
+		Log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(host.Calls) != 1 || len(guest.Calls) != 1 {
+		t.Fatalf("calls: host %v guest %v", host.Calls, guest.Calls)
+	}
+	for _, want := range []string{
+		`msg=command check=runs-tools argv="[blkid -o export]" exit=0 duration=`,
+		`msg=command check=runs-tools guest=true argv="[update-initramfs -u]" exit=0 duration=`,
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, buf.String())
+		}
 	}
 }

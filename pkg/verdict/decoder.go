@@ -118,13 +118,6 @@ func NewDecoder(opts Options) *Decoder {
 	return d
 }
 
-// Write feeds p; it always consumes all of p (io.Writer, so a decoder can
-// sit behind io.Copy or io.MultiWriter).
-func (d *Decoder) Write(p []byte) (int, error) {
-	d.Feed(p)
-	return len(p), nil
-}
-
 // Feed consumes console bytes. A line is processed once its "\n" arrives,
 // so a line split across reads is rejoined.
 func (d *Decoder) Feed(p []byte) {

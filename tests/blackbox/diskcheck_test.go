@@ -271,6 +271,14 @@ func TestDiskcheckGPTBIOS(t *testing.T) {
 		t.Errorf("fstab = %s %s %v", st, sum, ev)
 	}
 
+	// The image object is gathered whatever checks run (issue 16): with
+	// root-disk skipped it still carries min_disk and boot_mode.
+	full := rep.Image
+	rep = dcRun(t, "check", "--root", mnt, "--skip", "root-disk", "--only", "fstab")
+	if rep.Image != full || rep.Image.MinDisk == 0 || rep.Image.BootMode == "" {
+		t.Errorf("check --skip root-disk: image = %+v, want %+v", rep.Image, full)
+	}
+
 	// --expect-volume cannot be proven without a serial: fail.
 	rep = dcRun(t, "check", "--root", mnt, "--only", "root-disk", "--expect-volume", "0f6e3c2a-1b4d-4e5f-8a9b-112233445566")
 	if st, text, _ := rep.rootDetail(t); st != "fail" || !strings.Contains(text, "has no serial") {

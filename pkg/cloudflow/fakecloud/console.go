@@ -1,10 +1,11 @@
 package fakecloud
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/prepagent/prepagent/pkg/report"
 	"github.com/prepagent/prepagent/pkg/verdict"
 )
 
@@ -12,23 +13,29 @@ import (
 // fields the host side reads: the image object and the verdict.
 func SampleReport(runID string, ready bool, serial string) []byte {
 	failed := []string{}
-	status := "pass"
+	status := report.Pass
 	if !ready {
 		failed = []string{"initramfs-drivers"}
-		status = "fail"
+		status = report.Fail
 	}
-	rep := map[string]any{
-		"schema": "prepagent.report/v1", "run_id": runID, "mode": "fix", "root": "/", "ready": ready,
-		"prepagent_version": "test",
-		"os": map[string]any{"id": "debian", "version_id": "12", "pretty_name": "Debian GNU/Linux 12 (bookworm)",
-			"family": "debian", "ims_os_version": "Debian GNU/Linux 12.0.0 64bit"},
-		"image": map[string]any{"min_disk": 40, "boot_mode": "bios", "os_version": "Debian GNU/Linux 12.0.0 64bit",
-			"root_disk_serial": serial},
-		"checks":  []any{map[string]any{"id": "initramfs-drivers", "status": status, "summary": "virtio drivers in every initramfs"}},
-		"changes": []any{}, "failed": failed, "started_at": "2026-11-23T19:00:00Z", "duration_ms": 1234,
+	rep := report.Report{
+		Schema: report.Schema, RunID: runID, Mode: "fix", Root: "/", Ready: ready, Version: "test",
+		OS: report.OS{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)",
+			Family: "debian", IMSOSVersion: "Debian GNU/Linux 12.0.0 64bit"},
+		Image: report.Image{MinDisk: 40, BootMode: "bios", OSVersion: "Debian GNU/Linux 12.0.0 64bit",
+			RootDiskSerial: serial},
+		Checks:    []report.Result{{ID: "initramfs-drivers", Status: status, Summary: "virtio drivers in every initramfs"}},
+		Changes:   []report.Change{},
+		Failed:    failed,
+		StartedAt: time.Date(2026, 11, 23, 19, 0, 0, 0, time.UTC), DurationMs: 1234,
 	}
-	b, _ := json.MarshalIndent(rep, "", "  ")
-	return append(b, '\n')
+	b, err := rep.JSON()
+	if err != nil {
+		// A plain struct always marshals; a console without a report
+		// makes the test waiting on it fail.
+		return nil
+	}
+	return b
 }
 
 // VerdictConsole is a console log with boot noise and the verdict lines

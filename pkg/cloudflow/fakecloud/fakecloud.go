@@ -270,13 +270,6 @@ func (f *Fake) FailJob(kind, code, reason string) {
 	f.failJob[kind] = Failure{Code: code, Message: reason}
 }
 
-// AddFlavor adds or replaces a flavor.
-func (f *Fake) AddFlavor(fl Flavor) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.flavors[fl.ID] = fl
-}
-
 // Requests returns the recorded requests of a route ("" for all).
 func (f *Fake) Requests(route string) []Request {
 	f.mu.Lock()

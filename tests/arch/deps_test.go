@@ -1,0 +1,133 @@
+// Package arch enforces the layering rules of docs/DEVELOPING.md
+// ("Layers") with `go list -deps`: which package may link which. It runs
+// in `make lint` (scripts/lint.sh) and in `go test ./...`.
+package arch
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/prepagent/prepagent/"
+
+// rule: pkg (and everything it links) must not link any package whose
+// import path starts with one of forbid, except those in allow.
+type rule struct {
+	pkg    string
+	forbid []string
+	allow  []string
+	why    string
+	// pending names the branch that makes the rule hold; while only
+	// imports through via violate it, the rule skips instead of failing.
+	pending, via string
+}
+
+var checkPkgs = []string{mod + "pkg/udevrules", mod + "pkg/netcfg", mod + "pkg/diskcheck", mod + "pkg/drivers", mod + "pkg/cloudinit", mod + "pkg/generalize"}
+
+var rules = []rule{
+	{pkg: "pkg/report", forbid: []string{mod}, why: "the report schema is the guest/host contract: it depends on nothing of prepagent's"},
+	{pkg: "pkg/verdict", forbid: []string{mod}, allow: []string{mod + "pkg/report"}, why: "the wire format is shared by guest and host"},
+	{pkg: "pkg/cloudflow", forbid: []string{mod}, allow: []string{mod + "pkg/report", mod + "pkg/verdict"}, why: "the host side reads the guest only through the report and the verdict"},
+	{pkg: "cmd/prepctl", forbid: []string{mod + "pkg/check", mod + "pkg/journal", mod + "pkg/rootfs", mod + "pkg/runner", mod + "pkg/sandbox"},
+		why: "the host tool links no root handle, journal, check or runner"},
+	{pkg: "cmd/prepagent", forbid: []string{mod + "pkg/cloudflow", "github.com/huaweicloud/", "github.com/diskfs/go-diskfs/filesystem/", "github.com/diskfs/go-diskfs/disk"},
+		// The ESP's loaders are listed from the FAT filesystem without
+		// mounting (the kernel may lack vfat).
+		allow: []string{"github.com/diskfs/go-diskfs/filesystem/fat"},
+		why:   "the guest binary links no cloud SDK and no filesystem implementation but FAT (ESP)"},
+	{pkg: "pkg/initramfs", forbid: []string{mod + "pkg/check", mod + "pkg/journal", mod + "pkg/rootfs"},
+		why:     "the initramfs reader is a format library: `prepagent initramfs` reads any file",
+		pending: "formats (pkg/udevrule)", via: mod + "pkg/udevrules"},
+	{pkg: "pkg/rootfs", forbid: []string{mod}, why: "the root handle is the bottom layer"},
+	{pkg: "pkg/bootcfg", forbid: []string{mod}, allow: []string{mod + "pkg/shellvar"},
+		why: "the boot configuration reader is a format library: it reads through an FS interface and returns bytes the checks write through their journal"},
+	{pkg: "pkg/command", forbid: []string{mod}, why: "the command runner is the bottom layer"},
+	{pkg: "pkg/check", forbid: append([]string{mod + "pkg/runner", mod + "pkg/sandbox", mod + "pkg/notify", mod + "pkg/config"}, checkPkgs...),
+		why: "the check contract knows no check, runner or delivery"},
+	{pkg: "pkg/runner", forbid: append([]string{mod + "pkg/notify", mod + "pkg/config"}, checkPkgs...),
+		why: "the runner runs whatever checks it is given"},
+}
+
+func init() {
+	// A check package imports no runner, delivery or configuration: it
+	// gets its Env and its Options.
+	for _, p := range checkPkgs {
+		rules = append(rules, rule{pkg: strings.TrimPrefix(p, mod), forbid: []string{mod + "pkg/runner", mod + "pkg/notify", mod + "pkg/config", mod + "cmd/"},
+			why: "a check gets its Env and Options; it runs nothing else"})
+	}
+}
+
+func goList(t *testing.T, args ...string) []string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not in PATH")
+	}
+	out, err := exec.Command(goTool, append([]string{"list"}, args...)...).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("go list %s: %v\n%s", strings.Join(args, " "), err, stderr)
+	}
+	return strings.Fields(string(out))
+}
+
+func TestLayers(t *testing.T) {
+	for _, r := range rules {
+		t.Run(r.pkg, func(t *testing.T) {
+			self := mod + r.pkg
+			deps := goList(t, "-deps", "-f", "{{.ImportPath}}", self)
+			if len(deps) < 2 || !slices.Contains(deps, self) {
+				t.Fatalf("go list -deps %s gave %v: the rule proves nothing", r.pkg, deps)
+			}
+			var bad []string
+			for _, d := range deps {
+				if d == self || !hasPrefix(d, r.forbid) || hasPrefix(d, r.allow) {
+					continue
+				}
+				bad = append(bad, d)
+			}
+			if len(bad) == 0 {
+				return
+			}
+			if r.pending != "" && throughOnly(t, bad, r.via) {
+				t.Skipf("pending branch %s: %s links %v through %s", r.pending, r.pkg, bad, r.via)
+			}
+			t.Errorf("%s links %s: %s", r.pkg, strings.Join(bad, ", "), r.why)
+		})
+	}
+}
+
+// TestRulesCanFail: a rule that no package could break proves nothing;
+// the same machinery sees cmd/prepagent linking pkg/rootfs.
+func TestRulesCanFail(t *testing.T) {
+	deps := goList(t, "-deps", "-f", "{{.ImportPath}}", mod+"cmd/prepagent")
+	if !slices.Contains(deps, mod+"pkg/rootfs") || !slices.Contains(deps, "github.com/diskfs/go-diskfs/partition/gpt") {
+		t.Errorf("go list -deps cmd/prepagent lacks pkg/rootfs or go-diskfs/partition/gpt: %v", deps)
+	}
+}
+
+// throughOnly reports whether every package of bad is via or linked by
+// it: the violation is the one a pending branch removes.
+func throughOnly(t *testing.T, bad []string, via string) bool {
+	viaDeps := goList(t, "-deps", "-f", "{{.ImportPath}}", via)
+	for _, b := range bad {
+		if !slices.Contains(viaDeps, b) {
+			return false
+		}
+	}
+	return true
+}
+
+func hasPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
