@@ -1,6 +1,6 @@
 #!/bin/bash
-# make package: build static binaries for amd64 and arm64, generate the man
-# pages and completions from the CLI itself, and build deb + rpm for each
+# make package: build static binaries for amd64 and arm64, generate the
+# completions from the CLI itself and the man pages from docs/, and build deb + rpm for each
 # architecture with nfpm (pinned in tools/go.mod; nothing is downloaded).
 # Output: dist/prepagent_<ver>_<arch>.deb, dist/prepagent-<ver>-1.<arch>.rpm
 set -euo pipefail
@@ -12,10 +12,13 @@ for arch in amd64 arm64; do
 	CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath \
 		-ldflags "-s -w -X main.version=$version" -o "dist/$arch/prepagent" ./cmd/prepagent
 done
-# Docs come from the host-arch binary.
+# Completions and the option list come from the host-arch binary; the man
+# pages are built from docs/ (one source) and that list by cmd/mkman,
+# gzip'd without name or time (Debian policy, reproducible).
 host=$(go env GOARCH)
-"dist/$host/prepagent" gen-docs --man dist/man --completions dist/completions
-gzip -9n dist/man/*.8
+"dist/$host/prepagent" gen-docs --options dist/options.md --completions dist/completions
+go run ./cmd/mkman -docs docs -options dist/options.md -version "$version" \
+	-date "$(date -u -d @"$(git log -1 --format=%ct 2>/dev/null || date +%s)" +%Y-%m-%d)" -out dist/man
 # Debian wants its own changelog format (lintian checks it).
 {
 	echo "prepagent ($version-1) unstable; urgency=medium"
@@ -40,8 +43,12 @@ EOC
 docs() {
 	local f type=""
 	[[ -n "$1" ]] && type="    type: $1\n"
-	for f in dist/man/*.8.gz; do
-		printf "  - src: %s\n    dst: /usr/share/man/man8/%s\n$type    file_info: {mode: 0644}\n" "$f" "$(basename "$f")"
+	# prepagent(8) and its section 7 pages; prepctl(1) is built too but
+	# prepctl is not in this package.
+	for f in dist/man/prepagent*.gz; do
+		sec=${f%.gz}
+		sec=${sec##*.}
+		printf "  - src: %s\n    dst: /usr/share/man/man%s/%s\n$type    file_info: {mode: 0644}\n" "$f" "$sec" "$(basename "$f")"
 	done
 	for f in packaging/cloud-init/*; do
 		printf "  - src: %s\n    dst: /usr/share/doc/prepagent/examples/cloud-init/%s\n$type    file_info: {mode: 0644}\n" "$f" "$(basename "$f")"

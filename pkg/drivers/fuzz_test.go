@@ -24,7 +24,7 @@ func FuzzParsers(f *testing.F) {
 			}
 		}
 		db.ParseConfig(data)
-		ParseBuiltin(data, db.Builtin)
+		_ = db.ParseBuiltin(data, "modules.builtin")
 		_, _ = parseKernelVersion(string(data))
 		_ = disableBlacklists(data, map[int]bool{1: true, 3: true})
 	})

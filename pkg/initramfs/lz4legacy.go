@@ -23,6 +23,10 @@ type lz4LegacyReader struct {
 	r   *bufio.Reader
 	in  []byte
 	cum uint64 // uncompressed bytes so far
+	// inReady is how much of in is prefaulted; prefaulted says the
+	// buffer Read decodes into directly was.
+	inReady    int
+	prefaulted bool
 	blockBuf
 }
 
@@ -56,6 +60,11 @@ func (z *lz4LegacyReader) Read(p []byte) (int, error) {
 		}
 		if in == nil {
 			return 0, io.EOF
+		}
+		if !z.prefaulted {
+			// The walk's buffer: the same memory every time.
+			z.prefaulted = true
+			prefault(p[:lz4LegacyBlock])
 		}
 		n, err := lz4.UncompressBlock(in, p[:lz4LegacyBlock])
 		if err != nil {
@@ -105,6 +114,7 @@ func (z *lz4LegacyReader) block() error {
 	}
 	if z.out == nil || cap(z.out) < lz4LegacyBlock {
 		z.out = make([]byte, lz4LegacyBlock)
+		prefault(z.out)
 	}
 	n, err := lz4.UncompressBlock(in, z.out[:lz4LegacyBlock])
 	if err != nil {
@@ -147,10 +157,18 @@ func (z *lz4LegacyReader) next() ([]byte, error) {
 	if int(size) > lz4.CompressBlockBound(lz4LegacyBlock) {
 		return nil, fmt.Errorf("lz4 block of %d bytes: larger than a legacy block can be", size)
 	}
-	if cap(z.in) < int(size) {
-		z.in = make([]byte, size)
+	if z.in == nil {
+		// Once, at the largest size a block can have: growing it with
+		// the blocks (2.8, 2.9, 3.0, 3.8 MB in a Debian image) faulted
+		// in 12 MB of fresh pages, a quarter of the run's page faults.
+		// Untouched pages of it cost nothing.
+		z.in = make([]byte, lz4.CompressBlockBound(lz4LegacyBlock))
 	}
 	in := z.in[:size]
+	if len(in) > z.inReady {
+		prefault(in[z.inReady:])
+		z.inReady = len(in)
+	}
 	if _, err := io.ReadFull(z.r, in); err != nil {
 		return nil, fmt.Errorf("lz4 block: %w", unexpected(err))
 	}
