@@ -6,8 +6,8 @@
 //
 // Reads under the root: /lib/modules/<ver> and /usr/lib/modules/<ver>
 // (modules.dep, modules.builtin, module files), /boot (vmlinuz-<ver>,
-// config-<ver>, initramfs images), /boot/loader/entries/*.conf (BLS),
-// /boot/grub{,2}/grub.cfg, /etc/modprobe.d and the other modprobe.d
+// config-<ver>, initramfs images), the boot entries through pkg/bootcfg
+// (BLS, grub.cfg BIOS and EFI, menu.lst), /etc/modprobe.d and the other modprobe.d
 // directories, /var/lib/dpkg/status and known third-party PV driver
 // files. Images are read with pkg/initramfs, all kernels in parallel.
 //

@@ -44,6 +44,8 @@ var rules = []rule{
 	{pkg: "pkg/kmod", forbid: []string{mod}, why: "format readers are leaves: bytes in, no root handle"},
 	{pkg: "pkg/udevrule", forbid: []string{mod}, why: "format readers are leaves: bytes in, no root handle"},
 	{pkg: "pkg/rootfs", forbid: []string{mod}, why: "the root handle is the bottom layer"},
+	{pkg: "pkg/bootcfg", forbid: []string{mod}, allow: []string{mod + "pkg/shellvar"},
+		why: "the boot configuration reader is a format library: it reads through an FS interface and returns bytes the checks write through their journal"},
 	{pkg: "pkg/command", forbid: []string{mod}, why: "the command runner is the bottom layer"},
 	{pkg: "pkg/check", forbid: append([]string{mod + "pkg/runner", mod + "pkg/sandbox", mod + "pkg/notify", mod + "pkg/config"}, checkPkgs...),
 		why: "the check contract knows no check, runner or delivery"},
