@@ -14,6 +14,7 @@ import (
 
 	"github.com/prepagent/prepagent/pkg/exitcode"
 	"github.com/prepagent/prepagent/pkg/initramfs"
+	"github.com/prepagent/prepagent/pkg/kmod"
 	"github.com/prepagent/prepagent/pkg/report"
 )
 
@@ -60,7 +61,7 @@ unsafe member name).`,
 					return withCode(exitcode.Error, err)
 				}
 				// A real modules.builtin is some 20 KiB.
-				names, err := initramfs.ParseModulesBuiltin(io.LimitReader(f, 16<<20))
+				names, err := kmod.ParseBuiltin(io.LimitReader(f, 16<<20))
 				f.Close()
 				if err != nil {
 					return withCode(exitcode.Error, fmt.Errorf("read %s: %w", builtinFile, err))

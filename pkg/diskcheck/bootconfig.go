@@ -1,30 +1,24 @@
 package diskcheck
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"path"
-	"regexp"
-	"sort"
 	"strings"
 
+	"github.com/prepagent/prepagent/pkg/bootcfg"
 	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
 
 // DefaultGrub is the file grub-mkconfig reads the kernel command line from.
-const DefaultGrub = "/etc/default/grub"
+const DefaultGrub = bootcfg.DefaultGrub
 
 // SerialConsole is what boot-config's fix adds to GRUB_CMDLINE_LINUX: the
 // last console= gets /dev/console, so boot and systemd messages reach the
 // serial log the orchestrator reads, and tty0 keeps the VNC console.
 const SerialConsole = "console=tty0 console=ttyS0,115200n8"
-
-// grubCfgs are the generated GRUB configurations (BIOS and EFI copies).
-var grubCfgs = []string{"/boot/grub/grub.cfg", "/boot/grub2/grub.cfg"}
 
 // BootConfig is the boot-config check.
 type BootConfig struct{ Src *Sources }
@@ -67,146 +61,38 @@ type BootDetail struct {
 	AddConsole bool `json:"add_console,omitempty"`
 }
 
-var (
-	grubVar   = regexp.MustCompile(`^\s*(GRUB_CMDLINE_LINUX(?:_DEFAULT)?)=(.*)$`)
-	linuxLine = regexp.MustCompile(`^\s*(linux|linux16|linuxefi|kernel)\s+(\S+)\s*(.*)$`)
-)
-
-// grubDefaults is what collectCmdlines read from DefaultGrub.
-type grubDefaults struct {
-	// found is false when the file is missing.
-	found bool
-	data  []byte
-	// vars holds GRUB_CMDLINE_LINUX, GRUB_CMDLINE_LINUX_DEFAULT and
-	// GRUB_DISABLE_LINUX_UUID, unquoted.
-	vars map[string]string
-}
-
-// collectCmdlines finds every kernel command line under the root.
-func collectCmdlines(root *rootfs.Root) ([]Cmdline, grubDefaults, error) {
+// collectCmdlines finds every kernel command line under the root, in
+// report order: /etc/default/grub, grub.cfg and BLS entries, GRUB legacy
+// menus, /etc/kernel/cmdline.
+func collectCmdlines(root *rootfs.Root) ([]Cmdline, bootcfg.Defaults, error) {
+	bc, err := bootcfg.Read(root)
+	if err != nil {
+		return nil, bootcfg.Defaults{}, err
+	}
 	var out []Cmdline
-	grub := grubDefaults{vars: map[string]string{}}
-	read := func(p string) ([]byte, bool, error) {
-		b, err := root.ReadFile(p)
-		if rootfs.IsNotExist(err) {
-			return nil, false, nil
-		}
-		if err != nil {
-			return nil, false, fmt.Errorf("read %s: %w", p, err)
-		}
-		return b, true, nil
-	}
-	if b, ok, err := read(DefaultGrub); err != nil {
-		return nil, grubDefaults{}, err
-	} else if ok {
-		grub.found, grub.data = true, b
-		for i, line := range lines(b) {
-			if m := grubVar.FindStringSubmatch(line); m != nil {
-				v := unquoteShell(m[2])
-				grub.vars[m[1]] = v
-				out = append(out, Cmdline{Where: fmt.Sprintf("%s:%d %s", DefaultGrub, i+1, m[1]), Args: v, path: DefaultGrub, variable: m[1]})
-			} else if strings.HasPrefix(strings.TrimSpace(line), "GRUB_DISABLE_LINUX_UUID=") {
-				grub.vars["GRUB_DISABLE_LINUX_UUID"] = unquoteShell(strings.TrimPrefix(strings.TrimSpace(line), "GRUB_DISABLE_LINUX_UUID="))
-			}
+	for _, a := range bc.Defaults.Assigns {
+		if bootcfg.IsCmdlineVar(a.Name) {
+			out = append(out, Cmdline{Where: fmt.Sprintf("%s:%d %s", DefaultGrub, a.Line, a.Name), Args: a.Value, path: DefaultGrub, variable: a.Name})
 		}
 	}
-	cfgs := append([]string(nil), grubCfgs...)
-	if ents, err := root.ReadDir("/boot/efi/EFI"); err == nil {
-		for _, e := range ents {
-			cfgs = append(cfgs, path.Join("/boot/efi/EFI", e.Name(), "grub.cfg"))
-		}
-	}
-	for _, p := range cfgs {
-		b, ok, err := read(p)
-		if err != nil {
-			return nil, grubDefaults{}, err
-		}
-		if !ok {
+	for _, e := range bc.Entries {
+		if !e.HasArgs {
 			continue
 		}
-		for i, line := range lines(b) {
-			if m := linuxLine.FindStringSubmatch(line); m != nil {
-				out = append(out, Cmdline{Where: fmt.Sprintf("%s:%d", p, i+1), Args: m[3], Generated: true, path: p})
-			}
-		}
+		out = append(out, Cmdline{Where: fmt.Sprintf("%s:%d", e.File, e.Line), Args: e.Args, Generated: e.Generated(), path: e.File})
 	}
-	// BLS entries (RHEL 8+, Fedora): "options" lines; "$kernelopts" comes
-	// from grubenv on RHEL 8.
-	kernelopts := ""
-	for _, p := range []string{"/boot/grub2/grubenv", "/boot/efi/EFI/redhat/grubenv"} {
-		if b, ok, _ := read(p); ok {
-			for _, line := range lines(b) {
-				if v, ok := strings.CutPrefix(line, "kernelopts="); ok {
-					kernelopts = v
-				}
-			}
-		}
+	if bc.HasKernelCmdline {
+		out = append(out, Cmdline{Where: bootcfg.KernelCmdline, Args: bc.KernelCmdline, path: bootcfg.KernelCmdline})
 	}
-	if ents, err := root.ReadDir("/boot/loader/entries"); err == nil {
-		var names []string
-		for _, e := range ents {
-			if strings.HasSuffix(e.Name(), ".conf") {
-				names = append(names, e.Name())
-			}
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			p := path.Join("/boot/loader/entries", n)
-			b, ok, err := read(p)
-			if err != nil {
-				return nil, grubDefaults{}, err
-			}
-			if !ok {
-				continue
-			}
-			for i, line := range lines(b) {
-				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "options"); ok && (v == "" || v[0] == ' ' || v[0] == '\t') {
-					v = strings.ReplaceAll(strings.TrimSpace(v), "$kernelopts", kernelopts)
-					out = append(out, Cmdline{Where: fmt.Sprintf("%s:%d", p, i+1), Args: v, Generated: true, path: p})
-				}
-			}
-		}
+	if bc.Defaults.Vars == nil {
+		bc.Defaults.Vars = map[string]string{}
 	}
-	if b, ok, err := read("/etc/kernel/cmdline"); err != nil {
-		return nil, grubDefaults{}, err
-	} else if ok {
-		out = append(out, Cmdline{Where: "/etc/kernel/cmdline", Args: strings.TrimSpace(string(b)), path: "/etc/kernel/cmdline"})
-	}
-	return out, grub, nil
-}
-
-func lines(b []byte) []string {
-	var out []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		out = append(out, sc.Text())
-	}
-	return out
-}
-
-// unquoteShell takes the value of a simple shell assignment: "x", 'x' or x.
-func unquoteShell(v string) string {
-	v = strings.TrimSpace(v)
-	if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
-		return v[1 : len(v)-1]
-	}
-	return v
+	return out, bc.Defaults, nil
 }
 
 // regenerate is the command that rebuilds grub.cfg for the family.
 func regenerate(env *check.Env) string {
-	switch {
-	case env.OS.Family == osinfo.Debian:
-		return "update-grub"
-	case env.Root.Exists("/boot/loader/entries") && env.OS.Family == osinfo.RHEL:
-		return "grub2-mkconfig -o /boot/grub2/grub.cfg && grubby --update-kernel=ALL --args=\"" + SerialConsole + "\""
-	case env.Root.Exists("/boot/grub2"):
-		return "grub2-mkconfig -o /boot/grub2/grub.cfg"
-	case env.Root.Exists("/boot/grub"):
-		return "grub-mkconfig -o /boot/grub/grub.cfg"
-	}
-	return ""
+	return bootcfg.RegenerateHint(env.Root, env.OS.Family == osinfo.Debian, env.OS.Family == osinfo.RHEL, SerialConsole)
 }
 
 func (c BootConfig) scan(ctx context.Context, env *check.Env) (*BootDetail, error) {
@@ -214,7 +100,7 @@ func (c BootConfig) scan(ctx context.Context, env *check.Env) (*BootDetail, erro
 	if err != nil {
 		return nil, err
 	}
-	vars := grub.vars
+	vars := grub.Vars
 	det := &BootDetail{Cmdlines: cls, Findings: []BootFinding{}, Regenerate: regenerate(env)}
 	if det.Cmdlines == nil {
 		det.Cmdlines = []Cmdline{}
@@ -295,7 +181,7 @@ func (c BootConfig) scan(ctx context.Context, env *check.Env) (*BootDetail, erro
 	if _, ok := vars["GRUB_CMDLINE_LINUX"]; ok || env.Root.Exists(DefaultGrub) {
 		if !strings.Contains(vars["GRUB_CMDLINE_LINUX"]+" "+vars["GRUB_CMDLINE_LINUX_DEFAULT"], "console=ttyS0") {
 			f := BootFinding{Where: DefaultGrub, Problem: "GRUB_CMDLINE_LINUX has no console=ttyS0: the serial log the orchestrator reads stays empty"}
-			if grub.found && safeGrubText(grub.data) {
+			if grub.Found && bootcfg.InPlace(grub.Data) {
 				det.AddConsole = true
 			}
 			det.Findings = append(det.Findings, f)
@@ -304,33 +190,14 @@ func (c BootConfig) scan(ctx context.Context, env *check.Env) (*BootDetail, erro
 	return det, nil
 }
 
-// safeGrubEdit reports whether /etc/default/grub can be read and is
-// safeGrubText.
+// safeGrubEdit reports whether /etc/default/grub can be read and its
+// GRUB_CMDLINE_LINUX edited in place (bootcfg.InPlace).
 func safeGrubEdit(env *check.Env) bool {
 	b, err := env.Root.ReadFile(DefaultGrub)
 	if err != nil {
 		return false
 	}
-	return safeGrubText(b)
-}
-
-// safeGrubText reports whether b, the text of /etc/default/grub, has at
-// most one simple, quoted GRUB_CMDLINE_LINUX assignment without
-// expansions, so appending to it is a plain text edit.
-func safeGrubText(b []byte) bool {
-	n := 0
-	for _, line := range lines(b) {
-		m := grubVar.FindStringSubmatch(line)
-		if m == nil || m[1] != "GRUB_CMDLINE_LINUX" {
-			continue
-		}
-		n++
-		v := strings.TrimSpace(m[2])
-		if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' || strings.ContainsAny(v[1:len(v)-1], "\"`$\\") {
-			return false
-		}
-	}
-	return n <= 1
+	return bootcfg.InPlace(b)
 }
 
 // Check implements check.Check.
@@ -342,7 +209,7 @@ func (c BootConfig) Check(ctx context.Context, env *check.Env) (check.Result, er
 	res := check.Result{Detail: det}
 	if len(det.Cmdlines) == 0 && !env.Root.Exists(DefaultGrub) {
 		res.Status = check.Warn
-		res.Summary = "no boot configuration found (/etc/default/grub, grub.cfg, BLS entries, /etc/kernel/cmdline)"
+		res.Summary = "no boot configuration found (" + DefaultGrub + ", grub.cfg, BLS entries, " + bootcfg.KernelCmdline + ")"
 		return res, nil
 	}
 	var blocking int
@@ -399,10 +266,10 @@ func (c BootConfig) Fix(ctx context.Context, env *check.Env, r check.Result) err
 		if f.New == "" {
 			continue
 		}
-		out = replaceArg(out, f.Old, f.New)
+		out = bootcfg.ReplaceArg(out, f.Old, f.New)
 	}
 	if det.AddConsole && safeGrubEdit(env) {
-		out = addConsole(out)
+		out = bootcfg.AddCmdlineLinux(out, SerialConsole, "")
 	}
 	if bytes.Equal(out, b) {
 		return nil
@@ -412,41 +279,4 @@ func (c BootConfig) Fix(ctx context.Context, env *check.Env, r check.Result) err
 		return err
 	}
 	return env.Edit.WriteFile(DefaultGrub, out, mode)
-}
-
-// replaceArg swaps a whole argument inside GRUB_CMDLINE_LINUX* lines.
-func replaceArg(b []byte, old, new string) []byte {
-	ls := strings.SplitAfter(string(b), "\n")
-	re := regexp.MustCompile(`(^|["'\s])` + regexp.QuoteMeta(old) + `($|["'\s])`)
-	for i, l := range ls {
-		if grubVar.MatchString(strings.TrimRight(l, "\n")) {
-			ls[i] = re.ReplaceAllString(l, "${1}"+strings.ReplaceAll(new, "$", "$$")+"${2}")
-		}
-	}
-	return []byte(strings.Join(ls, ""))
-}
-
-// addConsole appends SerialConsole inside GRUB_CMDLINE_LINUX's quotes, or
-// adds the variable at the end when the file has none.
-func addConsole(b []byte) []byte {
-	ls := strings.SplitAfter(string(b), "\n")
-	for i, l := range ls {
-		body := strings.TrimRight(l, "\n")
-		m := grubVar.FindStringSubmatch(body)
-		if m == nil || m[1] != "GRUB_CMDLINE_LINUX" {
-			continue
-		}
-		j := strings.LastIndex(body, `"`)
-		sep := " "
-		if strings.HasSuffix(body[:j], `"`) || strings.HasSuffix(body[:j], " ") {
-			sep = ""
-		}
-		ls[i] = body[:j] + sep + SerialConsole + body[j:] + l[len(body):]
-		return []byte(strings.Join(ls, ""))
-	}
-	s := string(b)
-	if s != "" && !strings.HasSuffix(s, "\n") {
-		s += "\n"
-	}
-	return []byte(s + `GRUB_CMDLINE_LINUX="` + SerialConsole + `"` + "\n")
 }

@@ -15,9 +15,9 @@
 //	               names; console=ttyS0 present (warn otherwise)
 //	install-media  no enabled apt/yum/dnf/zypper source on the install medium
 //
-// Reads under the root: /etc/fstab, /etc/default/grub, /boot/grub*/grub.cfg,
-// /boot/efi/EFI/*/grub.cfg, /boot/loader/entries/*.conf, /boot/grub2/grubenv,
-// /etc/kernel/cmdline, /etc/apt/sources.list{,.d/*}, /etc/yum.repos.d/*.repo,
+// Reads under the root: /etc/fstab, the boot configuration through
+// pkg/bootcfg (/etc/default/grub, grub.cfg BIOS and EFI, grubenv, BLS
+// entries, menu.lst, /etc/kernel/cmdline), /etc/apt/sources.list{,.d/*}, /etc/yum.repos.d/*.repo,
 // /etc/zypp/repos.d/*.repo. Reads on the host (live system or the host that
 // mounted --root): /proc/self/mountinfo, /sys (block devices, firmware/efi),
 // /dev/disk/by-id, whole-disk device nodes (read-only), and `blkid` output.

@@ -6,8 +6,8 @@
 //
 // Reads under the root: /lib/modules/<ver> and /usr/lib/modules/<ver>
 // (modules.dep, modules.builtin, module files), /boot (vmlinuz-<ver>,
-// config-<ver>, initramfs images), /boot/loader/entries/*.conf (BLS),
-// /boot/grub{,2}/grub.cfg, /etc/modprobe.d and the other modprobe.d
+// config-<ver>, initramfs images), the boot entries through pkg/bootcfg
+// (BLS, grub.cfg BIOS and EFI, menu.lst), /etc/modprobe.d and the other modprobe.d
 // directories, /var/lib/dpkg/status and known third-party PV driver
 // files. Images are read with pkg/initramfs, all kernels in parallel.
 //
@@ -35,6 +35,7 @@ import (
 	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/initramfs"
 	"github.com/prepagent/prepagent/pkg/rootfs"
+	"github.com/prepagent/prepagent/pkg/udevrule"
 	"github.com/prepagent/prepagent/pkg/udevrules"
 )
 
@@ -161,8 +162,9 @@ func loadKernel(root *rootfs.Root, k Kernel) (*kernelFacts, error) {
 		data, err = root.ReadFile(p)
 		switch {
 		case err == nil:
-			ParseBuiltin(data, kf.db.Builtin)
-			kf.db.HasBuiltin = true
+			if err := kf.db.ParseBuiltin(data, p); err != nil {
+				return nil, err
+			}
 		case !rootfs.IsNotExist(err):
 			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
@@ -381,7 +383,7 @@ func rootCopy(root *rootfs.Root, archivePath string) string {
 	for _, d := range append([]string{udevrules.EtcRules}, udevrules.VendorRuleDirs...) {
 		p := path.Join(d, base)
 		data, err := root.ReadFile(p)
-		if err == nil && len(udevrules.PinningLines(data)) > 0 {
+		if err == nil && len(udevrule.PinningLines(data)) > 0 {
 			return p
 		}
 	}
@@ -660,7 +662,7 @@ func blockedPins(env *check.Env, ir ImageReport) bool {
 			continue
 		}
 		data, err := env.Edit.ReadFile(p.RootCopy)
-		if err == nil && len(udevrules.PinningLines(data)) > 0 {
+		if err == nil && len(udevrule.PinningLines(data)) > 0 {
 			return true
 		}
 	}

@@ -81,45 +81,6 @@ func TestDiscoverBLSAndModulesDir(t *testing.T) {
 	}
 }
 
-func TestParseGrubCfg(t *testing.T) {
-	cfg := `
-menuentry 'Debian GNU/Linux' --class debian {
-	load_video
-	insmod ext2
-	linux	/boot/vmlinuz-6.1.0-9-amd64 root=UUID=1234 ro quiet
-	initrd	/boot/intel-ucode.img /boot/initrd.img-6.1.0-9-amd64
-}
-submenu 'Advanced options' {
-	menuentry 'Debian, with Linux 5.10.0-8-amd64' {
-		linux (hd0,gpt2)/vmlinuz-5.10.0-8-amd64 root=UUID=1234 ro
-		initrd (hd0,gpt2)/initrd.img-5.10.0-8-amd64
-	}
-	menuentry 'variable' {
-		linux $kernel
-		initrd $initrd
-	}
-}
-menuentry 'CentOS 7' {
-	linux16 /vmlinuz-3.10.0-1160.el7.x86_64 root=/dev/vda1
-	initrd16 /initramfs-3.10.0-1160.el7.x86_64.img
-}
-`
-	got := ParseGrubCfg([]byte(cfg))
-	want := []bootEntry{
-		{Version: "6.1.0-9-amd64", Initrds: []string{"/boot/intel-ucode.img", "/boot/initrd.img-6.1.0-9-amd64"}},
-		{Version: "5.10.0-8-amd64", Initrds: []string{"(hd0,gpt2)/initrd.img-5.10.0-8-amd64"}},
-		{Version: "3.10.0-1160.el7.x86_64", Initrds: []string{"/initramfs-3.10.0-1160.el7.x86_64.img"}},
-	}
-	if len(got) != len(want) {
-		t.Fatalf("ParseGrubCfg() = %+v, want %d entries", got, len(want))
-	}
-	for i := range want {
-		if got[i].Version != want[i].Version || !slices.Equal(got[i].Initrds, want[i].Initrds) {
-			t.Errorf("entry %d = %+v, want %+v", i, got[i], want[i])
-		}
-	}
-}
-
 func TestDiscoverGrubNamesCustomImage(t *testing.T) {
 	dir := copyTree(t, "debian12")
 	// /boot is its own partition in grub's eyes: "/initrd-custom" is
@@ -460,14 +421,6 @@ func TestFixPinnedWaitsForRootCopy(t *testing.T) {
 }
 
 func TestParseHelpers(t *testing.T) {
-	for in, want := range map[string]string{"kernel/drivers/block/xen-blkfront.ko.xz": "xen_blkfront", "virtio_net.ko": "virtio_net", "a/b/virtio.ko.zst": "virtio", "x.ko.gz": "x"} {
-		if got, ok := ModName(in); !ok || got != want {
-			t.Errorf("ModName(%q) = %q, %v, want %q", in, got, ok, want)
-		}
-	}
-	if _, ok := ModName("modules.dep"); ok {
-		t.Error("ModName(modules.dep) ok, want not a module")
-	}
 	for v, want := range map[string]bool{"2.6.18-398.el5": true, "2.6.16.60-0.21-smp": true, "2.6.24": false, "2.6.32-754.el6.x86_64": false, "6.1.0-9-amd64": false, "junk": false} {
 		if got := tooOld(v); got != want {
 			t.Errorf("tooOld(%q) = %v, want %v", v, got, want)

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/prepagent/prepagent/pkg/kmod"
 )
 
 // file is one member of a test archive.
@@ -90,7 +92,7 @@ func moduleFiles(t *testing.T, dir, modDir, kver string, names ...string) []file
 	sc := bufio.NewScanner(bytes.NewReader(dep))
 	for sc.Scan() {
 		p, _, _ := strings.Cut(sc.Text(), ":")
-		if n, ok := ModName(p); ok && want[n] {
+		if n, ok := kmod.Name(p); ok && want[n] {
 			out = append(out, file{prefix + strings.TrimPrefix(p, "/lib/modules/"+kver+"/"), ""})
 		}
 	}

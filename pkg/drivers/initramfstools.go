@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/prepagent/prepagent/pkg/journal"
+	"github.com/prepagent/prepagent/pkg/kmod"
 	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
@@ -40,12 +41,12 @@ func (InitramfsTools) Configure(ed *journal.Editor, _ osinfo.Info, mods []string
 	listed := map[string]bool{}
 	for _, l := range strings.Split(string(old), "\n") {
 		if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
-			listed[NormName(f[0])] = true
+			listed[kmod.Fold(f[0])] = true
 		}
 	}
 	var add []string
 	for _, m := range mods {
-		if !listed[NormName(m)] {
+		if !listed[kmod.Fold(m)] {
 			add = append(add, m)
 		}
 	}

@@ -1,13 +1,12 @@
 package drivers
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"path"
 	"slices"
 	"strings"
 
+	"github.com/prepagent/prepagent/pkg/bootcfg"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
 
@@ -17,13 +16,6 @@ var ModuleDirs = []string{"/lib/modules", "/usr/lib/modules"}
 
 // BootDir holds kernels and initramfs images.
 const BootDir = "/boot"
-
-// BLSDir holds Boot Loader Specification entries (Fedora, RHEL 8+,
-// openEuler).
-const BLSDir = "/boot/loader/entries"
-
-// GrubConfigs are the grub.cfg files read for "initrd" lines.
-var GrubConfigs = []string{"/boot/grub/grub.cfg", "/boot/grub2/grub.cfg"}
 
 // imageNames are the initramfs names distributions use, by kernel version.
 var imageNames = []string{"initramfs-%s.img", "initrd.img-%s", "initrd-%s", "initrd-%s.img"}
@@ -46,18 +38,10 @@ type InitrdRef struct {
 	// Path is the logical path.
 	Path string
 	// Sources say why it belongs to the kernel: "name" (found by file
-	// name in /boot), "bls:<entry file>" or "grub:<grub.cfg>".
+	// name in /boot), "bls:<entry file>" or "grub:<grub.cfg or menu.lst>".
 	Sources []string
 	// Exists is false when a boot entry names a file that is not there.
 	Exists bool
-}
-
-// bootEntry is a kernel and its initrds as a boot loader config names them.
-type bootEntry struct {
-	Source  string
-	Linux   string
-	Version string
-	Initrds []string
 }
 
 // Discover lists the installed kernels under root from files only (no
@@ -115,9 +99,19 @@ func Discover(root *rootfs.Root) (kernels []Kernel, ignored []string, err error)
 			}
 		}
 	}
-	entries, err := bootEntries(root)
+	bc, err := bootcfg.Read(root)
 	if err != nil {
 		return nil, nil, err
+	}
+	// BLS entries first: they are what blscfg boots on the systems that
+	// have both, and Sources lists them first.
+	var entries []bootcfg.Entry
+	for _, bls := range []bool{true, false} {
+		for _, e := range bc.Entries {
+			if (e.Kind == bootcfg.BLS) == bls && e.Version != "" {
+				entries = append(entries, e)
+			}
+		}
 	}
 	for _, k := range byVer {
 		if k.Image == "" {
@@ -131,7 +125,7 @@ func Discover(root *rootfs.Root) (kernels []Kernel, ignored []string, err error)
 				if isMicrocode(ip) && len(be.Initrds) > 1 {
 					continue
 				}
-				addInitrd(root, k, resolveBootPath(root, ip), be.Source)
+				addInitrd(root, k, resolveBootPath(root, ip), source(be))
 			}
 		}
 		for _, f := range imageNames {
@@ -215,126 +209,10 @@ func resolveBootPath(root *rootfs.Root, p string) string {
 	return BootDir + p
 }
 
-// versionOf extracts the kernel release from a kernel image path
-// ("/vmlinuz-6.1.0-28-amd64", "/boot/vmlinuz-5.14.0-362.el9.x86_64").
-func versionOf(linux string) string {
-	b := path.Base(linux)
-	for _, pre := range []string{"vmlinuz-", "vmlinux-", "kernel-", "Image-", "bzImage-"} {
-		if v, ok := strings.CutPrefix(b, pre); ok {
-			return v
-		}
+// source names the boot entry an initrd came from in InitrdRef.Sources.
+func source(e bootcfg.Entry) string {
+	if e.Kind == bootcfg.BLS {
+		return "bls:" + e.File
 	}
-	if b == "vmlinuz" { // /usr/lib/modules/<ver>/vmlinuz style
-		return path.Base(path.Dir(linux))
-	}
-	return ""
-}
-
-// bootEntries reads BLS entries and grub.cfg menu entries.
-func bootEntries(root *rootfs.Root) ([]bootEntry, error) {
-	var out []bootEntry
-	ents, err := root.ReadDir(BLSDir)
-	if err != nil && !rootfs.IsNotExist(err) {
-		return nil, fmt.Errorf("read %s: %w", BLSDir, err)
-	}
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".conf") {
-			continue
-		}
-		p := path.Join(BLSDir, e.Name())
-		data, err := root.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", p, err)
-		}
-		if be, ok := ParseBLS(data); ok {
-			be.Source = "bls:" + p
-			out = append(out, be)
-		}
-	}
-	for _, p := range GrubConfigs {
-		data, err := root.ReadFile(p)
-		if err != nil {
-			if rootfs.IsNotExist(err) {
-				continue
-			}
-			return nil, fmt.Errorf("read %s: %w", p, err)
-		}
-		for _, be := range ParseGrubCfg(data) {
-			be.Source = "grub:" + p
-			out = append(out, be)
-		}
-	}
-	return out, nil
-}
-
-// ParseBLS reads one BLS entry: "linux", "initrd" (may repeat, may list
-// several files) and "version" keys.
-func ParseBLS(data []byte) (bootEntry, bool) {
-	var be bootEntry
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
-			continue
-		}
-		switch f[0] {
-		case "linux":
-			be.Linux = f[1]
-		case "initrd":
-			for _, p := range f[1:] {
-				if !strings.Contains(p, "$") { // $tuned_initrd and such
-					be.Initrds = append(be.Initrds, p)
-				}
-			}
-		case "version":
-			be.Version = f[1]
-		}
-	}
-	if v := versionOf(be.Linux); v != "" {
-		be.Version = v
-	}
-	return be, be.Version != ""
-}
-
-// ParseGrubCfg reads the "linux"/"linux16"/"linuxefi" and
-// "initrd"/"initrd16"/"initrdefi" lines of a generated grub.cfg and pairs
-// them per menu entry. Paths with grub variables are skipped: they cannot
-// be resolved offline.
-func ParseGrubCfg(data []byte) []bootEntry {
-	var out []bootEntry
-	var cur *bootEntry
-	flush := func() {
-		if cur != nil && cur.Version != "" {
-			out = append(out, *cur)
-		}
-		cur = nil
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
-			continue
-		}
-		switch f[0] {
-		case "menuentry", "}":
-			flush()
-		case "linux", "linux16", "linuxefi":
-			flush()
-			if len(f) > 1 && !strings.Contains(f[1], "$") {
-				cur = &bootEntry{Linux: f[1], Version: versionOf(f[1])}
-			}
-		case "initrd", "initrd16", "initrdefi":
-			if cur == nil {
-				continue
-			}
-			for _, p := range f[1:] {
-				if !strings.Contains(p, "$") {
-					cur.Initrds = append(cur.Initrds, p)
-				}
-			}
-		}
-	}
-	flush()
-	return out
+	return "grub:" + e.File
 }

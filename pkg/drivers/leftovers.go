@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/prepagent/prepagent/pkg/kmod"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
 
@@ -60,7 +61,7 @@ func ParseBlacklists(file string, data []byte) []Blacklist {
 		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
 			continue
 		}
-		mod := NormName(f[1])
+		mod := kmod.Fold(f[1])
 		switch {
 		case f[0] == "blacklist":
 		case f[0] == "install" && len(f) >= 3 && disablingInstall(strings.Join(f[2:], " ")):
@@ -147,7 +148,7 @@ func ScanLeftovers(root *rootfs.Root, kernels []Kernel) ([]string, error) {
 		for _, sub := range thirdPartyModDirs {
 			d := path.Join(k.ModDir, sub)
 			if err := walkFiles(root, d, 4, func(p string) {
-				if n, ok := ModName(p); ok && (pvDriver(n) || strings.Contains(n, "uvp") || strings.HasPrefix(n, "vni")) {
+				if n, ok := kmod.Name(p); ok && (pvDriver(n) || strings.Contains(n, "uvp") || strings.HasPrefix(n, "vni")) {
 					out = append(out, p+": out-of-tree PV module "+n)
 				}
 			}); err != nil {

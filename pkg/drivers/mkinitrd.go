@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/prepagent/prepagent/pkg/journal"
+	"github.com/prepagent/prepagent/pkg/kmod"
 	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
@@ -51,10 +52,10 @@ func (Mkinitrd) Configure(ed *journal.Editor, _ osinfo.Info, mods []string) erro
 		cur := strings.Fields(m[3])
 		have := map[string]bool{}
 		for _, c := range cur {
-			have[NormName(c)] = true
+			have[kmod.Fold(c)] = true
 		}
 		for _, x := range mods {
-			if !have[NormName(x)] {
+			if !have[kmod.Fold(x)] {
 				cur = append(cur, x)
 			}
 		}

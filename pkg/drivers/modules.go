@@ -1,16 +1,16 @@
 package drivers
 
 import (
-	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/prepagent/prepagent/pkg/initramfs"
+	"github.com/prepagent/prepagent/pkg/kmod"
 )
 
 // Required are the drivers a guest needs to boot on Huawei Cloud: the KVM
@@ -34,33 +34,10 @@ var configSymbol = map[string]string{
 	"xen_netfront": "CONFIG_XEN_NETDEV_FRONTEND",
 }
 
-// moduleExts are the module file suffixes kmod loads, longest first.
-var moduleExts = []string{".ko.zst", ".ko.xz", ".ko.gz", ".ko"}
-
-// ModName returns the module name of a module file path
-// ("kernel/drivers/block/xen-blkfront.ko.xz" -> "xen_blkfront") and
-// whether p names a module file at all.
-func ModName(p string) (string, bool) {
-	b := path.Base(p)
-	for _, ext := range moduleExts {
-		if strings.HasSuffix(b, ext) && len(b) > len(ext) {
-			return NormName(strings.TrimSuffix(b, ext)), true
-		}
-	}
-	return "", false
-}
-
-// NormName folds '-' to '_': kmod treats both the same in module names.
-func NormName(n string) string { return strings.ReplaceAll(n, "-", "_") }
-
 // ModDB is what a kernel's own files say about its modules.
 type ModDB struct {
-	// Path maps a module name to its path relative to the modules
-	// directory, from modules.dep.
-	Path map[string]string
-	// Deps maps a module name to the names it depends on (modules.dep
-	// already lists the full transitive set; Closure does not rely on it).
-	Deps map[string][]string
+	// Dep is modules.dep: module paths, dependencies, Closure.
+	kmod.Dep
 	// Builtin holds names listed in modules.builtin.
 	Builtin map[string]bool
 	// Config holds the Kconfig values of /boot/config-<ver>: "y", "m" or
@@ -71,52 +48,38 @@ type ModDB struct {
 }
 
 func newModDB() *ModDB {
-	return &ModDB{Path: map[string]string{}, Deps: map[string][]string{}, Builtin: map[string]bool{}, Config: map[string]string{}}
+	return &ModDB{Dep: kmod.Dep{Path: map[string]string{}, Deps: map[string][]string{}}, Builtin: map[string]bool{}, Config: map[string]string{}}
 }
 
-// ParseModulesDep reads modules.dep ("path: dep dep ..."). file names the
-// source in errors.
+// ParseModulesDep reads modules.dep; a malformed line is an error naming
+// file and the line: depmod wrote it, so the kernel's module set is not
+// what the check can vouch for.
 func (db *ModDB) ParseModulesDep(r io.Reader, file string) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		mod, deps, ok := strings.Cut(line, ":")
-		if !ok {
-			return fmt.Errorf("parse %s:%d: no ':' in %q", file, n, clip(line))
-		}
-		name, ok := ModName(strings.TrimSpace(mod))
-		if !ok {
-			return fmt.Errorf("parse %s:%d: %q is not a module file", file, n, clip(mod))
-		}
-		db.Path[name] = strings.TrimSpace(mod)
-		var dn []string
-		for _, d := range strings.Fields(deps) {
-			if x, ok := ModName(d); ok {
-				dn = append(dn, x)
-			}
-		}
-		db.Deps[name] = dn
-	}
-	if err := sc.Err(); err != nil {
+	d, err := kmod.ParseDep(r)
+	var se *kmod.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("parse %s:%d: %s", file, se.Line, se.Msg)
+	case err != nil:
 		return fmt.Errorf("read %s: %w", file, err)
 	}
+	db.Dep = d
 	db.HasDep = true
 	return nil
 }
 
-// ParseBuiltin reads modules.builtin (one "kernel/.../name.ko" per line).
-func ParseBuiltin(data []byte, into map[string]bool) {
-	for _, l := range bytes.Split(data, []byte("\n")) {
-		if n, ok := ModName(string(bytes.TrimSpace(l))); ok {
-			into[n] = true
-		}
+// ParseBuiltin reads modules.builtin into db.Builtin; file names the
+// source in errors.
+func (db *ModDB) ParseBuiltin(data []byte, file string) error {
+	names, err := kmod.ParseBuiltin(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", file, err)
 	}
+	for _, n := range names {
+		db.Builtin[n] = true
+	}
+	db.HasBuiltin = true
+	return nil
 }
 
 // ParseConfig reads a kernel .config.
@@ -134,27 +97,6 @@ func (db *ModDB) ParseConfig(data []byte) {
 		}
 	}
 	db.HasConfig = true
-}
-
-// Closure returns the modules name needs, transitively, without name
-// itself, sorted. Modules missing from modules.dep end the walk there.
-func (db *ModDB) Closure(name string) []string {
-	seen := map[string]bool{name: true}
-	var out []string
-	queue := []string{name}
-	for len(queue) > 0 {
-		m := queue[0]
-		queue = queue[1:]
-		for _, d := range db.Deps[m] {
-			if !seen[d] {
-				seen[d] = true
-				out = append(out, d)
-				queue = append(queue, d)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // ConfigValue returns "y", "m", "n" or "" for a required driver.
@@ -197,11 +139,4 @@ func tooOld(release string) bool {
 		return false
 	}
 	return slices.Compare(v[:], []int{2, 6, 24, 0}) < 0
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return s
 }

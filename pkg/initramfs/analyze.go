@@ -1,22 +1,20 @@
 package initramfs
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
-	"sort"
 	"strings"
 
-	"github.com/prepagent/prepagent/pkg/udevrules"
+	"github.com/prepagent/prepagent/pkg/kmod"
+	"github.com/prepagent/prepagent/pkg/udevrule"
 )
 
 // RequiredDrivers are the drivers a Huawei Cloud guest needs in its
 // initramfs (as module or built in): KVM virtio disk, SCSI, network and
-// their bus, and the Xen front-ends. Names use underscores; NormalizeModule
+// their bus, and the Xen front-ends. Names use underscores; kmod.Normalize
 // makes "-" and "_" the same.
 var RequiredDrivers = []string{
 	"virtio_blk", "virtio_scsi", "virtio_net", "virtio_pci", "virtio_ring", "virtio",
@@ -68,7 +66,7 @@ type AnalyzeOptions struct {
 	// Drivers to look for; nil means RequiredDrivers.
 	Drivers []string
 	// Builtin names modules built into the kernel, e.g. from the root's
-	// /lib/modules/<ver>/modules.builtin (ParseModulesBuiltin); a
+	// /lib/modules/<ver>/modules.builtin (kmod.ParseBuiltin); a
 	// modules.builtin inside the image is used as well.
 	Builtin []string
 	// ModulesDep is the kernel's modules.dep from the root, used only
@@ -119,65 +117,6 @@ func (a *Analysis) Missing() bool {
 	return false
 }
 
-// NormalizeModule turns a module file name or path ("kernel/drivers/block/
-// virtio_blk.ko.xz", "xen-blkfront") into its module name ("virtio_blk",
-// "xen_blkfront").
-func NormalizeModule(s string) string {
-	s = path.Base(strings.TrimSpace(s))
-	for _, ext := range []string{".ko.xz", ".ko.zst", ".ko.gz", ".ko.bz2", ".ko"} {
-		if strings.HasSuffix(s, ext) {
-			s = strings.TrimSuffix(s, ext)
-			break
-		}
-	}
-	return strings.ReplaceAll(s, "-", "_")
-}
-
-func isModuleFile(p string) bool {
-	for _, ext := range []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz", ".ko.bz2"} {
-		if strings.HasSuffix(p, ext) {
-			return true
-		}
-	}
-	return false
-}
-
-// ParseModulesBuiltin reads a modules.builtin file (one module path per
-// line) and returns the module names.
-func ParseModulesBuiltin(r io.Reader) ([]string, error) {
-	var out []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
-			out = append(out, NormalizeModule(l))
-		}
-	}
-	return out, sc.Err()
-}
-
-// ParseModulesDep parses modules.dep ("path: dep dep ...") into module
-// name -> names of the modules it needs.
-func ParseModulesDep(data []byte) map[string][]string {
-	deps := map[string][]string{}
-	for _, line := range bytes.Split(data, []byte("\n")) {
-		l := strings.TrimSpace(string(line))
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		mod, rest, ok := strings.Cut(l, ":")
-		if !ok {
-			continue
-		}
-		var ds []string
-		for _, d := range strings.Fields(rest) {
-			ds = append(ds, NormalizeModule(d))
-		}
-		deps[NormalizeModule(mod)] = ds
-	}
-	return deps
-}
-
 // modulesDir splits "usr/lib/modules/<ver>/<rest>" or
 // "lib/modules/<ver>/<rest>".
 func modulesDir(p string) (ver, rest string, ok bool) {
@@ -217,11 +156,11 @@ type analyzer struct {
 	a       *Analysis
 	want    []string
 	kernels map[string]bool
-	files   map[string]map[string]string   // kernel -> module name -> path
-	dep     map[string][]byte              // kernel -> modules.dep
-	builtin map[string]map[string]bool     // kernel -> names from the image's modules.builtin
-	given   map[string]bool                // names from opts.Builtin
-	parsed  map[string]map[string][]string // kernel -> parsed modules.dep
+	files   map[string]map[string]string // kernel -> module name -> path
+	dep     map[string][]byte            // kernel -> modules.dep
+	builtin map[string]map[string]bool   // kernel -> names from the image's modules.builtin
+	given   map[string]bool              // names from opts.Builtin
+	parsed  map[string]kmod.Dep          // kernel -> parsed modules.dep
 	prev    string
 	archive int
 	sorted  bool
@@ -244,7 +183,7 @@ func newAnalyzer(name string, opts AnalyzeOptions) *analyzer {
 		z.want = RequiredDrivers
 	}
 	for _, b := range opts.Builtin {
-		z.given[NormalizeModule(b)] = true
+		z.given[kmod.Normalize(b)] = true
 	}
 	return z
 }
@@ -302,7 +241,7 @@ func (z *analyzer) entry(e Entry, body io.Reader) error {
 			z.dep[ver] = data
 			delete(z.parsed, ver)
 		case rest == "modules.builtin" && regular:
-			names, err := ParseModulesBuiltin(io.LimitReader(body, maxMetaFile))
+			names, err := kmod.ParseBuiltin(io.LimitReader(body, maxMetaFile))
 			if err != nil {
 				return fmt.Errorf("read %s: %w", e.Path, err)
 			}
@@ -311,20 +250,21 @@ func (z *analyzer) entry(e Entry, body io.Reader) error {
 				m[n] = true
 			}
 			z.builtin[ver] = m
-		case isModuleFile(rest) && (regular || e.Mode&fs.ModeSymlink != 0):
+		case isModule(rest) && (regular || e.Mode&fs.ModeSymlink != 0):
+			name, _ := kmod.Name(rest)
 			m := z.files[ver]
 			if m == nil {
 				m = map[string]string{}
 				z.files[ver] = m
 			}
-			m[NormalizeModule(rest)] = e.Path
+			m[name] = e.Path
 		}
 	} else if !z.opts.SkipUdev && regular && isUdevRules(e.Path) {
 		data, err := readMeta(body, e.Path, maxRulesFile)
 		if err != nil {
 			return err
 		}
-		if lines := udevrules.PinningLines(data); len(lines) > 0 {
+		if lines := udevrule.PinningLines(data); len(lines) > 0 {
 			z.a.UdevPinning = append(z.a.UdevPinning, PinningRule{Path: e.Path, Lines: lines})
 		}
 	}
@@ -416,7 +356,7 @@ func (z *analyzer) finish() {
 func (z *analyzer) verdict(ver string) []Driver {
 	files := z.files[ver]
 	builtin := func(n string) bool { return z.given[n] || z.builtin[ver][n] }
-	var deps map[string][]string
+	var deps *kmod.Dep
 	if data, ok := z.dep[ver]; ok {
 		deps = z.parsedDep(ver, data)
 	} else if z.opts.ModulesDep != nil {
@@ -424,7 +364,7 @@ func (z *analyzer) verdict(ver string) []Driver {
 	}
 	out := make([]Driver, 0, len(z.want))
 	for _, w := range z.want {
-		n := NormalizeModule(w)
+		n := kmod.Normalize(w)
 		d := Driver{Name: n, MissingDeps: []string{}}
 		switch {
 		case builtin(n):
@@ -435,7 +375,7 @@ func (z *analyzer) verdict(ver string) []Driver {
 			if deps == nil {
 				break
 			}
-			for _, dep := range closure(deps, n) {
+			for _, dep := range deps.Closure(n) {
 				if files[dep] == "" && !builtin(dep) {
 					d.MissingDeps = append(d.MissingDeps, dep)
 				}
@@ -453,34 +393,18 @@ func (z *analyzer) verdict(ver string) []Driver {
 
 // parsedDep parses a modules.dep once; verdict runs for every entry once
 // the walk could stop.
-func (z *analyzer) parsedDep(key string, data []byte) map[string][]string {
+func (z *analyzer) parsedDep(key string, data []byte) *kmod.Dep {
 	if z.parsed == nil {
-		z.parsed = map[string]map[string][]string{}
+		z.parsed = map[string]kmod.Dep{}
 	}
 	if d, ok := z.parsed[key]; ok {
-		return d
+		return &d
 	}
-	d := ParseModulesDep(data)
+	// Malformed lines are skipped: the verdict uses every line it can
+	// read (a syntax error is kmod's to report, not the image reader's).
+	d, _ := kmod.ParseDep(bytes.NewReader(data))
 	z.parsed[key] = d
-	return d
+	return &d
 }
 
-// closure returns every module n needs, directly or not, sorted.
-func closure(deps map[string][]string, n string) []string {
-	seen := map[string]bool{n: true}
-	stack := []string{n}
-	var out []string
-	for len(stack) > 0 {
-		m := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for _, d := range deps[m] {
-			if !seen[d] {
-				seen[d] = true
-				out = append(out, d)
-				stack = append(stack, d)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+func isModule(p string) bool { _, ok := kmod.Name(p); return ok }

@@ -193,29 +193,6 @@ func TestAnalyzeFormatError(t *testing.T) {
 	}
 }
 
-func TestNormalizeModule(t *testing.T) {
-	for in, want := range map[string]string{
-		"virtio_blk": "virtio_blk", "xen-blkfront": "xen_blkfront",
-		"kernel/drivers/net/xen-netfront.ko.zst":     "xen_netfront",
-		"/lib/modules/6.1/kernel/a/virtio-pci.ko.xz": "virtio_pci", "x.ko.gz": "x", "y.ko": "y",
-	} {
-		if got := NormalizeModule(in); got != want {
-			t.Errorf("NormalizeModule(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestParseModules(t *testing.T) {
-	deps := ParseModulesDep([]byte("kernel/a.ko: kernel/b.ko.xz\nkernel/b.ko.xz: kernel/c-d.ko\n# comment\nkernel/c-d.ko:\nbroken line\n"))
-	if got := closure(deps, "a"); !slices.Equal(got, []string{"b", "c_d"}) {
-		t.Errorf("closure(a) = %q", got)
-	}
-	b, err := ParseModulesBuiltin(strings.NewReader("kernel/drivers/block/virtio_blk.ko\n\nkernel/drivers/xen/xen-blkfront.ko\n"))
-	if err != nil || !slices.Equal(b, []string{"virtio_blk", "xen_blkfront"}) {
-		t.Errorf("ParseModulesBuiltin = %q, %v", b, err)
-	}
-}
-
 func TestIsUdevRules(t *testing.T) {
 	for p, want := range map[string]bool{
 		"etc/udev/rules.d/70-persistent-net.rules": true,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prepagent/prepagent/pkg/bootcfg"
 	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/command"
 	"github.com/prepagent/prepagent/pkg/journal"
@@ -151,10 +152,56 @@ func TestBootNamesRegenerate(t *testing.T) {
 	}
 }
 
+// TestBootNamesGrubenvLink: on a RHEL 8 EFI layout the BLS entries expand
+// $kernelopts from grubenv, and /boot/grub2/grubenv is a link to the EFI
+// copy: fix adds net.ifnames=0 to the EFI copy once and the link stays a
+// link; a second fix changes nothing.
+func TestBootNamesGrubenvLink(t *testing.T) {
+	dir := t.TempDir()
+	w := func(p, s string) {
+		full := filepath.Join(dir, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w("etc/os-release", "ID=\"rocky\"\nVERSION_ID=\"8.9\"\nID_LIKE=\"rhel centos fedora\"\n")
+	w("etc/rc.d/init.d/network", "")
+	w("etc/sysconfig/network-scripts/ifcfg-ens3", "TYPE=Ethernet\nBOOTPROTO=dhcp\nNAME=ens3\nDEVICE=ens3\nONBOOT=yes\n")
+	w("boot/loader/entries/x-4.18.0.conf", "title x\nversion 4.18.0\nlinux /vmlinuz-4.18.0\noptions $kernelopts\n")
+	env0 := "# GRUB Environment Block\nkernelopts=root=/dev/mapper/rl-root ro\n"
+	w("boot/efi/EFI/rocky/grubenv", env0+strings.Repeat("#", 1024-len(env0)))
+	if err := os.MkdirAll(filepath.Join(dir, "boot/grub2"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../efi/EFI/rocky/grubenv", filepath.Join(dir, "boot/grub2/grubenv")); err != nil {
+		t.Fatal(err)
+	}
+	env := envFor(t, dir)
+	runFix(t, env, "run1", false)
+	if fi, err := os.Lstat(filepath.Join(dir, "boot/grub2/grubenv")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("/boot/grub2/grubenv is no longer a link: %v %v", fi, err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "boot/efi/EFI/rocky/grubenv"))
+	if len(b) != 1024 || strings.Count(string(b), "net.ifnames=0") != 1 || !strings.Contains(string(b), "\nkernelopts=root=/dev/mapper/rl-root ro net.ifnames=0\n") {
+		t.Errorf("EFI grubenv (%d bytes):\n%s", len(b), b)
+	}
+	res, err := Check{}.Check(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != check.Pass || !strings.Contains(strings.Join(res.Evidence, "\n"), "net.ifnames=0 in /boot/loader/entries/x-4.18.0.conf, /boot/grub2/grubenv") {
+		t.Errorf("after fix: %s\n%s", res.Status, strings.Join(res.Evidence, "\n"))
+	}
+	if again := runFix(t, env, "run2", false); len(again) != 0 {
+		t.Errorf("second fix: %+v", again)
+	}
+}
+
 func TestGrubenvKeepsBlockSize(t *testing.T) {
 	s := "# GRUB Environment Block\nkernelopts=root=/dev/vda1 ro \n"
 	s += strings.Repeat("#", 1024-len(s))
-	out, ok := addKernelNamesGrubenv([]byte(s))
+	out, ok := bootcfg.AddKernelopts([]byte(s), KernelNamesArg)
 	if !ok || len(out) != 1024 || !strings.Contains(string(out), "kernelopts=root=/dev/vda1 ro net.ifnames=0\n") {
 		t.Errorf("grubenv edit: ok=%v len=%d\n%s", ok, len(out), out)
 	}
@@ -164,7 +211,7 @@ func TestGrubenvKeepsBlockSize(t *testing.T) {
 		"GRUB_CMDLINE_LINUX=\"$X quiet\"\n": "GRUB_CMDLINE_LINUX=\"$X quiet\"\n# prepagent (nic-config): kernel NIC names, the first NIC is eth0\nGRUB_CMDLINE_LINUX=\"${GRUB_CMDLINE_LINUX} net.ifnames=0\"\n",
 		"GRUB_TIMEOUT=5":                    "GRUB_TIMEOUT=5\n# prepagent (nic-config): kernel NIC names, the first NIC is eth0\nGRUB_CMDLINE_LINUX=\"${GRUB_CMDLINE_LINUX} net.ifnames=0\"\n",
 	} {
-		if got := string(addKernelNamesGrub([]byte(in))); got != want {
+		if got := string(bootcfg.AddCmdlineLinux([]byte(in), KernelNamesArg, kernelNamesNote)); got != want {
 			t.Errorf("addKernelNamesGrub(%q) = %q, want %q", in, got, want)
 		}
 	}

@@ -53,6 +53,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/prepagent/prepagent/pkg/bootcfg"
 	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/rootfs"
@@ -250,7 +251,7 @@ func scanWith(root *rootfs.Root, rd reader, info osinfo.Info, prim Primary, boot
 			return nil, err
 		}
 		if bn == nil {
-			st.uncoverable = why + ", and no boot configuration (/etc/default/grub, BLS entries, grubenv, /etc/kernel/cmdline) was found to add " + KernelNamesArg + " to"
+			st.uncoverable = why + ", and no boot configuration (" + bootcfg.DefaultGrub + ", BLS entries, grubenv, " + bootcfg.KernelCmdline + ") was found to add " + KernelNamesArg + " to"
 			return st, nil
 		}
 		st.detail.BootNames, st.bootFiles = bn, files

@@ -1,14 +1,13 @@
 package netcfg
 
 import (
-	"fmt"
 	"path"
 	"regexp"
 	"strings"
 
+	"github.com/prepagent/prepagent/pkg/bootcfg"
 	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/rootfs"
-	"github.com/prepagent/prepagent/pkg/shellvar"
 )
 
 // Naming schemes of the primary NIC.
@@ -109,18 +108,9 @@ func nicName(name string) bool {
 	return kernelName.MatchString(name) || predictableName.MatchString(name)
 }
 
-// Places where the boot configuration keeps the kernel command line.
-var (
-	grubDefault  = "/etc/default/grub"
-	kernelCmd    = "/etc/kernel/cmdline"
-	blsDir       = "/boot/loader/entries"
-	grubEnvFiles = []string{"/boot/grub2/grubenv", "/boot/grub/grubenv"}
-	grubCfgs     = []string{"/boot/grub2/grub.cfg", "/boot/grub/grub.cfg"}
-	efiDir       = "/boot/efi/EFI"
-	// Masking either of these with /dev/null turns predictable naming
-	// off just as net.ifnames=0 does (systemd.net-naming-scheme(7)).
-	namingMasks = []string{"/etc/udev/rules.d/80-net-setup-link.rules", "/etc/systemd/network/99-default.link"}
-)
+// Masking either of these with /dev/null turns predictable naming off just
+// as net.ifnames=0 does (systemd.net-naming-scheme(7)).
+var namingMasks = []string{"/etc/udev/rules.d/80-net-setup-link.rules", "/etc/systemd/network/99-default.link"}
 
 // legacyNames reports distributions whose udev gives a virtio NIC its
 // kernel name (eth0) without any setting, and why.
@@ -195,103 +185,39 @@ func appendOnce(s []string, v string) []string {
 
 type cmdline struct{ where, cmdline string }
 
-// cmdlines collects every kernel command line of the boot configuration.
+// cmdlines collects every kernel command line of the boot configuration
+// (and of the running kernel when root is the host).
 func cmdlines(root *rootfs.Root) ([]cmdline, error) {
+	bc, err := bootcfg.Read(root)
+	if err != nil {
+		return nil, err
+	}
 	var out []cmdline
-	read := func(p string) (string, error) {
-		b, err := root.ReadFile(p)
-		if err != nil {
-			if rootfs.IsNotExist(err) {
-				return "", nil
-			}
-			return "", fmt.Errorf("read %s: %w", p, err)
-		}
-		return string(b), nil
-	}
-	s, err := read(grubDefault)
-	if err != nil {
-		return nil, err
-	}
-	if s != "" {
-		// /etc/default/grub is a shell fragment: read only the two
-		// variables, leniently (it may hold any shell).
-		vars := lenientShellVars(s)
-		for _, k := range []string{"GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT"} {
-			if v, ok := vars[k]; ok {
-				out = append(out, cmdline{grubDefault + " " + k, v})
-			}
+	for _, k := range bootcfg.CmdlineVars {
+		if v, ok := bc.Defaults.Vars[k]; ok {
+			out = append(out, cmdline{bootcfg.DefaultGrub + " " + k, v})
 		}
 	}
-	if s, err = read(kernelCmd); err != nil {
-		return nil, err
-	}
-	out = append(out, cmdline{kernelCmd, s})
-	bls, err := regularFiles(root, blsDir+"/*.conf")
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range bls {
-		s, err := read(p)
-		if err != nil {
-			return nil, err
-		}
-		for _, l := range strings.Split(s, "\n") {
-			if f := strings.Fields(l); len(f) > 0 && f[0] == "options" {
-				out = append(out, cmdline{p, strings.Join(f[1:], " ")})
-			}
+	out = append(out, cmdline{bootcfg.KernelCmdline, bc.KernelCmdline})
+	for _, e := range bc.Entries {
+		if e.Kind == bootcfg.BLS {
+			out = append(out, cmdline{e.File, e.Args})
 		}
 	}
-	for _, p := range grubEnvFiles {
-		s, err := read(p)
-		if err != nil {
-			return nil, err
-		}
-		for _, l := range strings.Split(s, "\n") {
-			if v, ok := strings.CutPrefix(l, "kernelopts="); ok {
-				out = append(out, cmdline{p, v})
-			}
+	for _, g := range bc.Grubenvs {
+		if v, ok := g.Vars["kernelopts"]; ok {
+			out = append(out, cmdline{g.Path, v})
 		}
 	}
-	cfgs := append([]string{}, grubCfgs...)
-	if ents, err := root.ReadDir(efiDir); err == nil {
-		for _, e := range ents {
-			cfgs = append(cfgs, path.Join(efiDir, e.Name(), "grub.cfg"))
-		}
-	}
-	for _, p := range cfgs {
-		s, err := read(p)
-		if err != nil {
-			return nil, err
-		}
-		for _, l := range strings.Split(s, "\n") {
-			f := strings.Fields(l)
-			if len(f) > 2 && (f[0] == "linux" || f[0] == "linux16" || f[0] == "linuxefi") {
-				out = append(out, cmdline{p, strings.Join(f[2:], " ")})
-			}
+	for _, e := range bc.Entries {
+		if e.Kind != bootcfg.BLS {
+			out = append(out, cmdline{e.File, e.Args})
 		}
 	}
 	if root.IsHost() {
-		if s, err := read("/proc/cmdline"); err == nil {
-			out = append(out, cmdline{"/proc/cmdline", s})
+		if b, err := root.ReadFile("/proc/cmdline"); err == nil {
+			out = append(out, cmdline{"/proc/cmdline", string(b)})
 		}
 	}
 	return out, nil
-}
-
-// lenientShellVars reads KEY=VALUE assignments from a shell fragment,
-// skipping lines it does not understand (used for /etc/default/grub, which
-// is not ours to judge).
-func lenientShellVars(s string) map[string]string {
-	vars := map[string]string{}
-	for _, l := range strings.Split(s, "\n") {
-		sl, err := shellvar.ParseLine(l)
-		if err != nil || sl.Key == "" {
-			continue
-		}
-		// GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX x": expand the simple case.
-		v := strings.ReplaceAll(sl.Value, "$"+sl.Key, vars[sl.Key])
-		v = strings.ReplaceAll(v, "${"+sl.Key+"}", vars[sl.Key])
-		vars[sl.Key] = v
-	}
-	return vars
 }

@@ -10,17 +10,15 @@
 package udevrules
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
 	"path"
-	"regexp"
 	"strings"
 
 	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/rootfs"
+	"github.com/prepagent/prepagent/pkg/udevrule"
 )
 
 // ID is the check's stable name.
@@ -90,8 +88,8 @@ func Scan(root *rootfs.Root) ([]Finding, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
-		lines := PinningLines(data)
-		if len(lines) > 0 || namedPersistentNet(e.Name()) && len(bytes.TrimSpace(stripComments(data))) > 0 {
+		lines := udevrule.PinningLines(data)
+		if len(lines) > 0 || namedPersistentNet(e.Name()) && !udevrule.Empty(data) {
 			out = append(out, Finding{Path: p, Kind: "pinning", Lines: lines})
 		}
 	}
@@ -124,7 +122,7 @@ func masked(root *rootfs.Root, p string) bool {
 	}
 	if fi.Mode().IsRegular() {
 		data, err := root.ReadFile(p)
-		return err == nil && len(bytes.TrimSpace(stripComments(data))) == 0
+		return err == nil && udevrule.Empty(data)
 	}
 	return false
 }
@@ -144,57 +142,6 @@ func isGenerator(name string) bool {
 func namedPersistentNet(name string) bool {
 	n := strings.ToLower(name)
 	return strings.Contains(n, "persistent") && strings.Contains(n, "net")
-}
-
-var (
-	// A MAC match: ATTR{address}==, ATTRS{address}== or SLES 10/11's
-	// SYSFS{address}==.
-	addrMatch = regexp.MustCompile(`(ATTRS?|SYSFS)\{address\}\s*==`)
-	// A rename: NAME=, NAME:= (not NAME==, a match), or SUSE's
-	// rename_netiface helper.
-	nameAssign = regexp.MustCompile(`(^|[\s,])NAME\s*:?=[^=]|rename_netiface`)
-)
-
-// PinningLines returns the "N: rule" lines of data that bind a MAC address
-// to an interface name. Continuation lines are joined first.
-func PinningLines(data []byte) []string {
-	var out []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	n, start := 0, 0
-	var cur strings.Builder
-	for sc.Scan() {
-		n++
-		line := sc.Text()
-		if cur.Len() == 0 {
-			start = n
-		}
-		if strings.HasSuffix(line, "\\") {
-			cur.WriteString(strings.TrimSuffix(line, "\\"))
-			continue
-		}
-		cur.WriteString(line)
-		rule := strings.TrimSpace(cur.String())
-		cur.Reset()
-		if rule == "" || strings.HasPrefix(rule, "#") {
-			continue
-		}
-		if addrMatch.MatchString(rule) && nameAssign.MatchString(rule) {
-			out = append(out, fmt.Sprintf("%d: %s", start, rule))
-		}
-	}
-	return out
-}
-
-func stripComments(data []byte) []byte {
-	var b bytes.Buffer
-	for _, l := range bytes.Split(data, []byte("\n")) {
-		if t := bytes.TrimSpace(l); len(t) > 0 && t[0] != '#' {
-			b.Write(l)
-			b.WriteByte('\n')
-		}
-	}
-	return b.Bytes()
 }
 
 // Check implements check.Check.

@@ -7,5 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tests/fixtures/drivers-debian.sh
 bash tests/fixtures/drivers-dracut.sh
-# Short fuzz pass over the boot-config, modules.dep and modprobe.d parsers.
+# Short fuzz passes over the modprobe.d parsers, the kernel modules
+# metadata and udev rules readers (pkg/kmod, pkg/udevrule) and the boot
+# configuration's (pkg/bootcfg: grub.cfg, BLS, menu.lst, grubenv,
+# /etc/default/grub and their edits).
 bash scripts/fuzz.sh ./pkg/drivers FuzzParsers
+bash scripts/fuzz.sh ./pkg/kmod FuzzParse
+bash scripts/fuzz.sh ./pkg/udevrule FuzzParse
+bash scripts/fuzz.sh ./pkg/bootcfg FuzzParsers
