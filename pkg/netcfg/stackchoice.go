@@ -17,8 +17,8 @@ import (
 // NIC's stanza there made it the second DHCP client of that NIC, racing
 // networkd (found by the e2e networkd cell).
 
-// SystemdEtcDir is where `systemctl enable` writes its wants links.
-const SystemdEtcDir = "/etc/systemd/system"
+// systemdEtcDir is where `systemctl enable` writes its wants links.
+const systemdEtcDir = "/etc/systemd/system"
 
 // netplanGenerators are where netplan's systemd generator lives: at boot
 // it renders /etc/netplan for the renderer's daemon and, for networkd,
@@ -27,18 +27,21 @@ var netplanGenerators = []string{"/usr/lib/systemd/system-generators/netplan", "
 
 // unitEnabled returns the wants link in /etc/systemd/system that enables
 // unit at boot ("" when none does, or the unit is masked).
-func unitEnabled(root *rootfs.Root, unit string) string {
-	if t, err := root.Readlink(path.Join(SystemdEtcDir, unit)); err == nil && t == "/dev/null" {
-		return ""
+func unitEnabled(root *rootfs.Root, unit string) (string, error) {
+	if t, err := root.Readlink(path.Join(systemdEtcDir, unit)); err == nil && t == "/dev/null" {
+		return "", nil
 	}
-	dirs, _ := root.Glob(SystemdEtcDir + "/*.wants")
+	dirs, err := root.Glob(systemdEtcDir + "/*.wants")
+	if err != nil {
+		return "", fmt.Errorf("list %s: %w", systemdEtcDir, err)
+	}
 	for _, d := range dirs {
 		// Lstat: the link's target may be absent in an offline copy.
 		if p := path.Join(d, unit); anyExists(root, p) {
-			return p
+			return p, nil
 		}
 	}
-	return ""
+	return "", nil
 }
 
 // nicConfig reports whether c configures an Ethernet NIC of a server:
@@ -94,7 +97,10 @@ func ifupdownConfigures(configs []Config) string {
 func inCharge(root *rootfs.Root, stack string, configs []Config) (why, notWhy string, err error) {
 	switch stack {
 	case StackNetworkd:
-		link := unitEnabled(root, "systemd-networkd.service")
+		link, err := unitEnabled(root, "systemd-networkd.service")
+		if err != nil {
+			return "", "", err
+		}
 		cfg := firstConfig(configs, FormatNetworkd)
 		switch {
 		case link == "":
@@ -113,7 +119,10 @@ func inCharge(root *rootfs.Root, stack string, configs []Config) (why, notWhy st
 		}
 		return "netplan's generator renders " + cfg + " at boot for its renderer", "", nil
 	case StackNetworkManager:
-		link := unitEnabled(root, "NetworkManager.service")
+		link, err := unitEnabled(root, "NetworkManager.service")
+		if err != nil {
+			return "", "", err
+		}
 		if link == "" {
 			return "", "NetworkManager.service is not enabled", nil
 		}

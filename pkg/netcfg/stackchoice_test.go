@@ -154,6 +154,19 @@ func TestStackChoiceIfupdownLoOnly(t *testing.T) {
 			noFile:   []string{"etc/systemd/network/80-prepagent-primary.network"},
 		},
 		{
+			name: "networkd linked but masked, ifupdown lo only",
+			files: map[string]string{
+				"etc/network/interfaces":                                              ifupdownLoOnly,
+				"etc/systemd/network/10-install.network":                              networkdInstall,
+				"etc/systemd/system/multi-user.target.wants/systemd-networkd.service": networkdEnabled,
+				"etc/systemd/system/systemd-networkd.service":                         "-> /dev/null",
+			},
+			first: StackIfupdown, create: InterfacesFile,
+			why:      "systemd-networkd.service is not enabled",
+			wantFile: map[string]string{"etc/network/interfaces": "auto /e*/1=primary-nic\niface primary-nic inet dhcp\n"},
+			noFile:   []string{"etc/systemd/network/80-prepagent-primary.network"},
+		},
+		{
 			name: "ifupdown configures ens3, networkd enabled without an Ethernet .network",
 			files: map[string]string{
 				"etc/network/interfaces":                                              ifupdownStaticEns3,
