@@ -618,3 +618,47 @@ func TestFstabMissingRoot(t *testing.T) {
 		}
 	})
 }
+
+// TestBlkidOncePerRun: the image facts, root-disk, fstab (before and
+// after its fix) and boot-config all read the blkid probe, and a run
+// starts blkid once: they share one Sources.
+func TestBlkidOncePerRun(t *testing.T) {
+	for _, mode := range []runner.Mode{runner.ModeCheck, runner.ModeDryRun, runner.ModeFix} {
+		t.Run(string(mode), func(t *testing.T) {
+			f := newFixture(t, "handwritten")
+			out, err := os.ReadFile(filepath.Join(layouts, "handwritten", "blkid.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.src.Blkid = nil // through env.Cmd, as on a real host
+			blkid := 0
+			rec := &command.Recorder{Answer: func(c command.Cmd) (command.Result, error) {
+				if len(c.Argv) > 0 && c.Argv[0] == "blkid" {
+					blkid++
+					return command.Result{Stdout: out}, nil
+				}
+				return command.Result{}, nil
+			}}
+			rep, err := runner.Run(context.Background(), runner.Config{
+				Root: f.root, Mode: mode, Checks: ChecksWith(f.src, Options{}), Cmd: rec, Facts: f.src.ImageFacts,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if blkid != 1 {
+				t.Errorf("blkid ran %d times in one %s run, want 1 (calls: %q)", blkid, mode, rec.Calls)
+			}
+			// The shared probe is the real one: fstab resolved UUIDs
+			// through it, and the image facts found the disk.
+			if r := result(t, rep, IDFstab); r.Status == check.Error || strings.Contains(strings.Join(r.Evidence, "\n"), "blkid failed") {
+				t.Errorf("fstab = %s (%s): the shared probe was not used", r.Status, r.Summary)
+			}
+			if rep.Image.MinDisk == 0 {
+				t.Errorf("image facts lack min_disk: %+v", rep.Image)
+			}
+			if mode != runner.ModeCheck && len(rep.Changes) == 0 {
+				t.Errorf("%s changed nothing: the fstab re-check after a fix was not exercised", mode)
+			}
+		})
+	}
+}
