@@ -144,6 +144,7 @@ func TestLayouts(t *testing.T) {
 			image:    report.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
 			evidence: "/ is xfs /dev/mapper/centos-root: dm-0 (centos-root) on vdb2 on vdb"},
 		{layout: "md-raid1", rootStatus: check.Fail, fstab: check.Warn,
+			image:    report.Image{Reason: report.ImageFactsUnknown + "/ (/dev/md127) is on 2 whole disks (vda, vdb), not one"},
 			evidence: "md127 (raid1) on [vda2 on vda + vdb1 on vdb]"},
 		{layout: "md-single", rootStatus: check.Pass, rootDisk: "vdb", fstab: check.Pass,
 			image:    report.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
@@ -159,8 +160,10 @@ func TestLayouts(t *testing.T) {
 			image:    report.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
 			evidence: "/boot is on vda, / is on vdb"},
 		{layout: "iso-root", rootStatus: check.Fail, rootDisk: "sr0", fstab: check.Warn,
+			image:    report.Image{Reason: report.ImageFactsUnknown + "/ is on the CD/DVD drive sr0"},
 			evidence: "/ is an iso9660 filesystem"},
 		{layout: "vanished", rootStatus: check.Warn, fstab: check.Fail, // the /dev/sr0 line
+			image:    report.Image{Reason: report.ImageFactsUnknown + "/ is not on a block device: read /sys/dev/block/254:18: no such block device in sysfs"},
 			evidence: "min_disk, boot_mode and root_disk_serial are not reported"},
 		{layout: "handwritten", rootStatus: check.Pass, rootDisk: "vdb", fstab: check.Fail,
 			image: report.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"}},
@@ -355,8 +358,24 @@ func TestUEFI(t *testing.T) {
 			if !strings.Contains(strings.Join(r.Evidence, "\n"), tc.text) {
 				t.Errorf("evidence lacks %q:\n%s", tc.text, strings.Join(r.Evidence, "\n"))
 			}
+			// An unknown boot mode is said, not silently left out.
+			wantReason := ""
+			if tc.mode == "" {
+				wantReason = "boot_mode unknown: no boot code, BIOS boot partition or ESP loader on vdb"
+			}
+			if rep.Image.Reason != wantReason || rep.Image.MinDisk == 0 {
+				t.Errorf("image = %+v, want min_disk and reason %q", rep.Image, wantReason)
+			}
 		})
 	}
+	t.Run("table-unreadable", func(t *testing.T) {
+		f := newFixture(t, "plain")
+		f.src.ReadTable = func(string) (*blockdev.Table, error) { return nil, errors.New("short read") }
+		rep := f.run(t, runner.ModeCheck, Options{}, "")
+		if want := "boot_mode unknown: the partition table of vdb could not be read: short read"; rep.Image.Reason != want || rep.Image.BootMode != "" {
+			t.Errorf("image = %+v, want reason %q", rep.Image, want)
+		}
+	})
 }
 
 // TestBadInput: unreadable or corrupt sources never give a pass.
@@ -432,6 +451,9 @@ func TestBadInput(t *testing.T) {
 		r := result(t, rep, IDRootDisk)
 		if r.Status != check.Fail || !strings.Contains(r.Summary, "has no serial") {
 			t.Errorf("root-disk = %s (%s), want fail: no serial", r.Status, r.Summary)
+		}
+		if want := "root_disk_serial unknown: disk vdb reports no serial"; rep.Image.Reason != want || rep.Image.RootDiskSerial != "" || rep.Image.MinDisk == 0 {
+			t.Errorf("image = %+v, want min_disk and reason %q", rep.Image, want)
 		}
 	})
 }
