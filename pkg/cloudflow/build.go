@@ -320,8 +320,8 @@ func (f *Flow) verdictStep(ctx context.Context, step string, b BuildSpec, st *St
 		if !(*v).Ready {
 			return true, fmt.Errorf("run %s: %w (failed: %v): no image created", (*v).RunID, ErrNotReady, (*v).Failed)
 		}
-		f.emit(StepWait, EventProgress, fmt.Sprintf("READY: %s, os_version %q, min_disk %d, boot %s, root disk serial %s",
-			nonEmpty((*v).OS, "?"), (*v).Image.OSVersion, (*v).Image.MinDisk, nonEmpty((*v).Image.BootMode, "?"), (*v).Image.RootDiskSerial), "run_id", (*v).RunID)
+		f.emit(StepWait, EventProgress, fmt.Sprintf("READY: %s, os_version %q, min_disk %d, boot %s, root disk serial %s%s",
+			nonEmpty((*v).OS, "?"), (*v).Image.OSVersion, (*v).Image.MinDisk, nonEmpty((*v).Image.BootMode, "?"), (*v).Image.RootDiskSerial, guestSays((*v).Image)), "run_id", (*v).RunID)
 		return true, nil
 	}
 	// StepImage

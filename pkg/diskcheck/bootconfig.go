@@ -8,7 +8,6 @@ import (
 
 	"github.com/prepagent/prepagent/pkg/bootcfg"
 	"github.com/prepagent/prepagent/pkg/check"
-	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
 
@@ -92,7 +91,8 @@ func collectCmdlines(root *rootfs.Root) ([]Cmdline, bootcfg.Defaults, error) {
 
 // regenerate is the command that rebuilds grub.cfg for the family.
 func regenerate(env *check.Env) string {
-	return bootcfg.RegenerateHint(env.Root, env.OS.Family == osinfo.Debian, env.OS.Family == osinfo.RHEL, SerialConsole)
+	g := env.OS.Distro().Grub
+	return bootcfg.RegenerateHint(env.Root, g.Update, g.BLSGrubby, SerialConsole)
 }
 
 func (c BootConfig) scan(ctx context.Context, env *check.Env) (*BootDetail, error) {

@@ -79,15 +79,26 @@ type OS struct {
 
 // Image holds the values the orchestrator needs to create the image. The
 // runner gathers them before any check runs, whichever checks run; the
-// disk facts are absent when the root is not on a block device.
+// disk facts are absent when the root is not on a block device, and
+// Reason then says why.
 type Image struct {
 	MinDisk        int    `json:"min_disk,omitempty"`
 	BootMode       string `json:"boot_mode,omitempty"`
 	OSVersion      string `json:"os_version"`
 	RootDiskSerial string `json:"root_disk_serial,omitempty"`
+	// Reason says why min_disk, boot_mode or root_disk_serial is absent
+	// ("min_disk, boot_mode and root_disk_serial unknown: the root ... is
+	// not a mount point ..."; "root_disk_serial unknown: ..."), one
+	// clause per missing fact joined by "; "; empty when all are known.
+	// Additive within prepagent.report/v1: a reader that does not know
+	// it ignores it.
+	Reason string `json:"reason,omitempty"`
 	// File is set by `prepagent image`: the external image file checked.
 	File *ImageFile `json:"file,omitempty"`
 }
+
+// ImageFactsUnknown begins Image.Reason when no disk fact is known.
+const ImageFactsUnknown = "min_disk, boot_mode and root_disk_serial unknown: "
 
 // ImageFile describes an external disk image file and what IMS makes of
 // it ("create a system disk image from an external image file").

@@ -44,6 +44,7 @@ var rules = []rule{
 	{pkg: "pkg/bootcfg", forbid: []string{mod}, allow: []string{mod + "pkg/shellvar"},
 		why: "the boot configuration reader is a format library: it reads through an FS interface and returns bytes the checks write through their journal"},
 	{pkg: "pkg/command", forbid: []string{mod}, why: "the command runner is the bottom layer"},
+	{pkg: "pkg/distro", forbid: []string{mod}, why: "distro facts are a leaf: strings in, strings out, no check, journal or root handle"},
 	{pkg: "pkg/check", forbid: append([]string{mod + "pkg/runner", mod + "pkg/sandbox", mod + "pkg/notify", mod + "pkg/config"}, checkPkgs...),
 		why: "the check contract knows no check, runner or delivery"},
 	{pkg: "pkg/runner", forbid: append([]string{mod + "pkg/notify", mod + "pkg/config"}, checkPkgs...),
