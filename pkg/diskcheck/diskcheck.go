@@ -59,6 +59,10 @@ type Sources struct {
 	// node under Resolver.DevDir (tests feed recorded tables).
 	ReadTable  func(disk string) (*blockdev.Table, error)
 	ESPLoaders func(disk string, part int) ([]string, error)
+
+	// guests is what the checks of this run learned about the prepared
+	// OS's own disk names (guestnames.go).
+	guests guestDisks
 }
 
 func (s *Sources) table(disk string) (*blockdev.Table, error) {
