@@ -33,7 +33,9 @@ type Cmdline struct {
 	// Where is "path:line" (and the GRUB variable for /etc/default/grub).
 	Where string `json:"where"`
 	Args  string `json:"args"`
-	// Generated is true for grub.cfg, which fix does not edit.
+	// Generated is true for lines a tool writes (grub.cfg, BLS): fix
+	// edits their root=/resume= in place, but the console only reaches
+	// them when they are regenerated.
 	Generated bool `json:"generated,omitempty"`
 	path      string
 	variable  string
