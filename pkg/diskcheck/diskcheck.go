@@ -21,9 +21,12 @@
 // /etc/zypp/repos.d/*.repo. Reads on the host (live system or the host that
 // mounted --root): /proc/self/mountinfo, /sys (block devices, firmware/efi),
 // /dev/disk/by-id, whole-disk device nodes (read-only), and `blkid` output.
-// Writes (fix): /etc/fstab, /etc/default/grub, the apt/yum/zypper source
-// files above, all through the change journal. grub.cfg is never edited:
-// the report names the command that regenerates it.
+// Writes (fix): /etc/fstab, the boot configuration files that carry a
+// root=/resume= to rewrite (through pkg/bootcfg's edits: grub.cfg kernel
+// lines are edited in place, never regenerated), /etc/default/grub for the
+// serial console, the apt/yum/zypper source files above, all through the
+// change journal. Under --root the guest's own device names are mapped by
+// what is mounted where (guestnames.go).
 package diskcheck
 
 import (
@@ -68,6 +71,10 @@ type Sources struct {
 	probeOnce sync.Once
 	probed    []blockdev.FS
 	probeErr  error
+
+	// guests is what the checks of this run learned about the prepared
+	// OS's own disk names (guestnames.go).
+	guests guestDisks
 }
 
 func (s *Sources) table(disk string) (*blockdev.Table, error) {
