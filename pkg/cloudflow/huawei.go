@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core"
@@ -17,6 +18,7 @@ import (
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/provider"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/config"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/def"
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/httphandler"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/region"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/sdkerr"
 	ecs "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/ecs/v2"
@@ -28,6 +30,8 @@ import (
 	ims "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/ims/v2"
 	imsmodel "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/ims/v2/model"
 	imsregion "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/ims/v2/region"
+
+	"github.com/prepagent/prepagent/pkg/backoff"
 )
 
 // Environment variables read by NewHuawei besides the SDK's own
@@ -72,6 +76,10 @@ type Huawei struct {
 	ecs *ecs.EcsClient
 	evs *evs.EvsClient
 	cfg HuaweiConfig
+	// retryAfter maps the X-Request-Id of a throttled or failed answer to
+	// its Retry-After: the SDK's error keeps the request ID but drops
+	// the headers, so a response handler notes the delay on the way in.
+	retryAfter sync.Map
 }
 
 // NewHuawei builds the three clients. It fails early on missing
@@ -108,8 +116,9 @@ func NewHuawei(cfg HuaweiConfig) (*Huawei, error) {
 		return nil, err
 	}
 	h := &Huawei{cfg: cfg}
+	handler := httphandler.NewHttpHandler().AddResponseHandler(h.noteRetryAfter)
 	build := func(svc string, b *core.HcHttpClientBuilder, endpoint string, regionOf func(string) (*region.Region, error)) (*core.HcHttpClient, error) {
-		b = b.WithCredential(cred).WithHttpConfig(config.DefaultHttpConfig().WithTimeout(cfg.Timeout).WithUserAgent(cfg.UserAgent))
+		b = b.WithCredential(cred).WithHttpConfig(config.DefaultHttpConfig().WithTimeout(cfg.Timeout).WithUserAgent(cfg.UserAgent).WithHttpHandler(handler))
 		switch {
 		case endpoint != "":
 			b = b.WithEndpoints([]string{endpoint})
@@ -221,6 +230,18 @@ func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
+// noteRetryAfter remembers the Retry-After of a retryable answer by its
+// request ID, for apiError to attach to the *APIError.
+func (h *Huawei) noteRetryAfter(resp http.Response) {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500 {
+		return
+	}
+	id := resp.Header.Get("X-Request-Id")
+	if d := backoff.RetryAfter(resp.Header.Get("Retry-After"), time.Now()); d > 0 && id != "" {
+		h.retryAfter.Store(id, d)
+	}
+}
+
 // call runs one SDK call with retries and turns SDK errors into *APIError.
 func (h *Huawei) call(ctx context.Context, op string, fn func() error) error {
 	return h.callIdem(ctx, op, false, fn)
@@ -233,17 +254,21 @@ func (h *Huawei) callIdem(ctx context.Context, op string, idempotent bool, fn fu
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		return apiError(op, idempotent, fn())
+		return h.apiError(op, idempotent, fn())
 	})
 }
 
-func apiError(op string, idempotent bool, err error) error {
+func (h *Huawei) apiError(op string, idempotent bool, err error) error {
 	if err == nil {
 		return nil
 	}
 	var sre *sdkerr.ServiceResponseError
 	if errors.As(err, &sre) {
-		return &APIError{Op: op, StatusCode: sre.StatusCode, Code: sre.ErrorCode, Message: sre.ErrorMessage, RequestID: sre.RequestId}
+		ae := &APIError{Op: op, StatusCode: sre.StatusCode, Code: sre.ErrorCode, Message: sre.ErrorMessage, RequestID: sre.RequestId}
+		if d, ok := h.retryAfter.LoadAndDelete(sre.RequestId); ok && sre.RequestId != "" {
+			ae.RetryAfter = d.(time.Duration)
+		}
+		return ae
 	}
 	// The SDK hands back net/http's *url.Error when no answer came.
 	var ue *url.Error
