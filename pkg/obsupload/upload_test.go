@@ -316,7 +316,7 @@ func TestPartSizeFor(t *testing.T) {
 	for _, tc := range []struct{ size, want, got int64 }{
 		{1 << 30, 0, obsupload.DefaultPartSize},
 		{1 << 20, 1, obsupload.MinPartSize},
-		{1 << 30, 1, 1 << 20}, // 10000 parts of 100 KiB are too few: 1 MiB
+		{1 << 30, 1, 1 << 20},          // 10000 parts of 100 KiB are too few: 1 MiB
 		{1 << 40, 64 << 20, 105 << 20}, // 1 TiB / 10000 parts = 104.9 MiB, rounded up to whole MiB
 	} {
 		if got := obsupload.PartSizeFor(tc.size, tc.want); got != tc.got || (tc.size+got-1)/got > obsupload.MaxParts {
