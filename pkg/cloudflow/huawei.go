@@ -32,6 +32,7 @@ import (
 	imsregion "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/ims/v2/region"
 
 	"github.com/prepagent/prepagent/pkg/backoff"
+	"github.com/prepagent/prepagent/pkg/obsupload"
 )
 
 // Environment variables read by NewHuawei besides the SDK's own
@@ -41,6 +42,7 @@ const (
 	EnvIMSEndpoint = "PREPCTL_IMS_ENDPOINT"
 	EnvECSEndpoint = "PREPCTL_ECS_ENDPOINT"
 	EnvEVSEndpoint = "PREPCTL_EVS_ENDPOINT"
+	EnvOBSEndpoint = "PREPCTL_OBS_ENDPOINT"
 )
 
 // HuaweiConfig says where and as whom to call the API.
@@ -58,6 +60,9 @@ type HuaweiConfig struct {
 	// Endpoints override the region's public ones (dedicated regions,
 	// tests). With an endpoint and a project ID the SDK never calls IAM.
 	IMSEndpoint, ECSEndpoint, EVSEndpoint string
+	// IMSOnly builds the IMS client alone (prepctl import): neither ECS
+	// nor EVS needs an endpoint then, and their calls fail.
+	IMSOnly bool
 	// Timeout of one HTTP request (default 60s).
 	Timeout time.Duration
 	Retry   Retry
@@ -76,6 +81,8 @@ type Huawei struct {
 	ecs *ecs.EcsClient
 	evs *evs.EvsClient
 	cfg HuaweiConfig
+	// cred signs every call; OBS gets its keys (Keys).
+	cred auth.ICredential
 	// retryAfter maps the X-Request-Id of a throttled or failed answer to
 	// its Retry-After: the SDK's error keeps the request ID but drops
 	// the headers, so a response handler notes the delay on the way in.
@@ -100,9 +107,13 @@ func NewHuawei(cfg HuaweiConfig) (*Huawei, error) {
 		// "{project_id}" in the path when given endpoints.
 		return nil, fmt.Errorf("%w: a project ID (--project or HUAWEICLOUD_SDK_PROJECT_ID) is required with custom endpoints", ErrInput)
 	}
+	services := [][2]string{{"ims", cfg.IMSEndpoint}, {"ecs", cfg.ECSEndpoint}, {"evs", cfg.EVSEndpoint}}
+	if cfg.IMSOnly {
+		services = services[:1]
+	}
 	if cfg.Region == "" {
 		var miss []string
-		for _, e := range [][2]string{{"ims", cfg.IMSEndpoint}, {"ecs", cfg.ECSEndpoint}, {"evs", cfg.EVSEndpoint}} {
+		for _, e := range services {
 			if e[1] == "" {
 				miss = append(miss, "--"+e[0]+"-endpoint")
 			}
@@ -115,7 +126,7 @@ func NewHuawei(cfg HuaweiConfig) (*Huawei, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Huawei{cfg: cfg}
+	h := &Huawei{cfg: cfg, cred: cred}
 	handler := httphandler.NewHttpHandler().AddResponseHandler(h.noteRetryAfter)
 	build := func(svc string, b *core.HcHttpClientBuilder, endpoint string, regionOf func(string) (*region.Region, error)) (*core.HcHttpClient, error) {
 		b = b.WithCredential(cred).WithHttpConfig(config.DefaultHttpConfig().WithTimeout(cfg.Timeout).WithUserAgent(cfg.UserAgent).WithHttpHandler(handler))
@@ -142,6 +153,9 @@ func NewHuawei(cfg HuaweiConfig) (*Huawei, error) {
 		return nil, err
 	}
 	h.ims = ims.NewImsClient(c)
+	if cfg.IMSOnly {
+		return h, nil
+	}
 	if c, err = build("ECS", ecs.EcsClientBuilder(), cfg.ECSEndpoint, ecsregion.SafeValueOf); err != nil {
 		return nil, err
 	}
@@ -151,6 +165,21 @@ func NewHuawei(cfg HuaweiConfig) (*Huawei, error) {
 	}
 	h.evs = evs.NewEvsClient(c)
 	return h, nil
+}
+
+// Keys are the access key, secret key and (temporary credentials)
+// security token the clients sign with: OBS signs with the same.
+func (h *Huawei) Keys() (ak, sk, securityToken string, err error) {
+	bc, ok := h.cred.(*auth.BasicCredentials)
+	if !ok || bc.AK == "" || bc.SK == "" {
+		return "", "", "", fmt.Errorf("%w: %T carries no access key for OBS", ErrCredentials, h.cred)
+	}
+	return bc.AK, bc.SK, bc.SecurityToken, nil
+}
+
+// errNoClient answers an ECS or EVS call of an IMS-only client.
+func (h *Huawei) errNoClient(svc string) error {
+	return fmt.Errorf("%w: this client was built for IMS only, not %s", ErrInput, svc)
 }
 
 // Environment variables of the SDK's credential providers.
@@ -357,6 +386,9 @@ func (h *Huawei) DeleteImage(ctx context.Context, imageID string) error {
 
 // Flavor is GET /v1/{project_id}/cloudservers/flavors?flavor_id=…
 func (h *Huawei) Flavor(ctx context.Context, flavorID, az string) (Flavor, error) {
+	if h.ecs == nil {
+		return Flavor{}, h.errNoClient("ECS")
+	}
 	req := &ecsmodel.ListFlavorsRequest{FlavorId: &flavorID, AvailabilityZone: strPtr(az)}
 	var resp *ecsmodel.ListFlavorsResponse
 	err := h.call(ctx, "look up flavor "+flavorID, func() (err error) {
@@ -385,6 +417,9 @@ func (h *Huawei) Flavor(ctx context.Context, flavorID, az string) (Flavor, error
 // CreateServer is POST /v1/{project_id}/cloudservers with the body of
 // the documents: one system and one data volume, IsoImage metadata.
 func (h *Huawei) CreateServer(ctx context.Context, s ServerSpec) (string, []string, error) {
+	if h.ecs == nil {
+		return "", nil, h.errNoClient("ECS")
+	}
 	var rootType ecsmodel.PostPaidServerRootVolumeVolumetype
 	if err := rootType.UnmarshalJSON([]byte(strconv.Quote(s.VolumeType))); err != nil {
 		return "", nil, fmt.Errorf("volume type %q: %w", s.VolumeType, err)
@@ -431,6 +466,9 @@ func (h *Huawei) CreateServer(ctx context.Context, s ServerSpec) (string, []stri
 
 // ServerJob is ECS GET /v1/{project_id}/jobs/{job_id}.
 func (h *Huawei) ServerJob(ctx context.Context, jobID string) (Job, error) {
+	if h.ecs == nil {
+		return Job{}, h.errNoClient("ECS")
+	}
 	var resp *ecsmodel.ShowJobResponse
 	err := h.call(ctx, "query ECS job "+jobID, func() (err error) {
 		resp, err = h.ecs.ShowJob(&ecsmodel.ShowJobRequest{JobId: jobID})
@@ -463,6 +501,9 @@ func (h *Huawei) ServerJob(ctx context.Context, jobID string) (Job, error) {
 
 // Server is GET /v1/{project_id}/cloudservers/{server_id}.
 func (h *Huawei) Server(ctx context.Context, id string) (Server, error) {
+	if h.ecs == nil {
+		return Server{}, h.errNoClient("ECS")
+	}
 	var resp *ecsmodel.ShowServerResponse
 	err := h.call(ctx, "show server "+id, func() (err error) {
 		resp, err = h.ecs.ShowServer(&ecsmodel.ShowServerRequest{ServerId: id})
@@ -485,6 +526,9 @@ func (h *Huawei) Server(ctx context.Context, id string) (Server, error) {
 // SetServerMetadata is POST /v1/{project_id}/cloudservers/{id}/metadata,
 // which merges the keys into the server's metadata.
 func (h *Huawei) SetServerMetadata(ctx context.Context, id string, md map[string]string) error {
+	if h.ecs == nil {
+		return h.errNoClient("ECS")
+	}
 	return h.call(ctx, "set metadata of server "+id, func() error {
 		_, err := h.ecs.UpdateServerMetadata(&ecsmodel.UpdateServerMetadataRequest{ServerId: id,
 			Body: &ecsmodel.UpdateServerMetadataRequestBody{Metadata: md}})
@@ -535,6 +579,9 @@ func consoleRequestDef() *def.HttpRequestDef {
 // {"os-getConsoleOutput":{"length":N}}: the last N lines, or the whole
 // log when lines <= 0 (sent as -1).
 func (h *Huawei) ConsoleOutput(ctx context.Context, id string, lines int) (string, error) {
+	if h.ecs == nil {
+		return "", h.errNoClient("ECS")
+	}
 	if lines <= 0 {
 		lines = -1
 	}
@@ -558,6 +605,9 @@ func (h *Huawei) ConsoleOutput(ctx context.Context, id string, lines int) (strin
 // StopServer is POST /v1/{project_id}/cloudservers/action {"os-stop":…}.
 // SOFT lets the guest flush its file systems before the image is taken.
 func (h *Huawei) StopServer(ctx context.Context, id string) (string, error) {
+	if h.ecs == nil {
+		return "", h.errNoClient("ECS")
+	}
 	soft := ecsmodel.GetBatchStopServersOptionTypeEnum().SOFT
 	var resp *ecsmodel.BatchStopServersResponse
 	err := h.call(ctx, "stop server "+id, func() (err error) {
@@ -573,6 +623,9 @@ func (h *Huawei) StopServer(ctx context.Context, id string) (string, error) {
 
 // DeleteServer is POST /v1/{project_id}/cloudservers/delete.
 func (h *Huawei) DeleteServer(ctx context.Context, id string, deleteVolumes bool) (string, error) {
+	if h.ecs == nil {
+		return "", h.errNoClient("ECS")
+	}
 	f := false
 	var resp *ecsmodel.DeleteServersResponse
 	err := h.call(ctx, "delete server "+id, func() (err error) {
@@ -588,6 +641,9 @@ func (h *Huawei) DeleteServer(ctx context.Context, id string, deleteVolumes bool
 
 // Volume is EVS GET /v2/{project_id}/cloudvolumes/{volume_id}.
 func (h *Huawei) Volume(ctx context.Context, id string) (VolumeInfo, error) {
+	if h.evs == nil {
+		return VolumeInfo{}, h.errNoClient("EVS")
+	}
 	var resp *evsmodel.ShowVolumeResponse
 	err := h.call(ctx, "show volume "+id, func() (err error) {
 		resp, err = h.evs.ShowVolume(&evsmodel.ShowVolumeRequest{VolumeId: id})
@@ -619,4 +675,26 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// OBSEndpoint is the OBS endpoint to use: the one given, else the
+// region's public one.
+func OBSEndpoint(endpoint, region string) (string, error) {
+	switch {
+	case endpoint != "":
+		return endpoint, nil
+	case region != "":
+		return obsupload.EndpointFor(region), nil
+	}
+	return "", fmt.Errorf("%w: no OBS endpoint: give --region (or %s) or --obs-endpoint (or %s)", ErrInput, EnvRegion, EnvOBSEndpoint)
+}
+
+// NewOBS is an OBS client signing with the same keys as h, with its
+// request timeout and User-Agent.
+func (h *Huawei) NewOBS(endpoint string) (*obsupload.OBS, error) {
+	ak, sk, token, err := h.Keys()
+	if err != nil {
+		return nil, err
+	}
+	return obsupload.NewOBS(obsupload.Config{Endpoint: endpoint, AK: ak, SK: sk, SecurityToken: token, Timeout: h.cfg.Timeout, UserAgent: h.cfg.UserAgent})
 }

@@ -79,9 +79,12 @@ type Uploader struct {
 	// Retry repeats throttled and failed calls (default 6 attempts, 2s
 	// doubling to 30s, at least the server's Retry-After).
 	Retry backoff.Policy
-	// Note hears of decisions worth a line of output (resume, restart,
-	// retries); may be nil.
+	// Note hears of decisions worth a line of output (resume, restart);
+	// may be nil.
 	Note func(msg string)
+	// OnRetry hears of each retried call and its delay; nil sends them
+	// to Note.
+	OnRetry func(err error, delay time.Duration)
 	// OnProgress hears of each confirmed part; may be nil.
 	OnProgress func(Progress)
 }
@@ -262,6 +265,10 @@ func partMD5(f *os.File, cp *Checkpoint, n int) (string, error) {
 
 func (u *Uploader) retry(ctx context.Context, fn func() error) error {
 	return u.Retry.Do(ctx, retryable(ctx), func(err error, d time.Duration) {
+		if u.OnRetry != nil {
+			u.OnRetry(err, d)
+			return
+		}
 		u.note("%v; retrying in %s", err, d.Round(time.Millisecond))
 	}, fn)
 }

@@ -177,6 +177,7 @@ func TestUploadCancelledResumes(t *testing.T) {
 		t.Fatalf("cancelled upload: %v, want context.Canceled", err)
 	}
 	f.OnPart(nil)
+	f.Idle()
 	first := f.Stored()
 	cp := s.reload()
 	if cp.UploadID == "" || len(cp.Parts) > 4 || len(first) < 4 {

@@ -79,6 +79,7 @@ type Fake struct {
 	// exercise the client's paging.
 	PageSize int
 
+	inflight  sync.WaitGroup
 	mu        sync.Mutex
 	buckets   map[string]bool
 	uploads   map[string]*upload
@@ -215,6 +216,16 @@ func (f *Fake) Object(bucket, key string) ([]byte, string, bool) {
 	return o.data, o.etag, ok
 }
 
+// HasObject answers for an IMS image_url (bucket:key): nil when the
+// object exists, else why not (fakecloud's ImportSource).
+func (f *Fake) HasObject(imageURL string) error {
+	b, k, _ := strings.Cut(imageURL, ":")
+	if _, _, ok := f.Object(b, k); !ok {
+		return fmt.Errorf("the image file %s was not found in OBS", imageURL)
+	}
+	return nil
+}
+
 // Uploads returns the IDs of multipart uploads neither completed nor
 // aborted.
 func (f *Fake) Uploads() []string {
@@ -310,7 +321,13 @@ func route(r *http.Request) string {
 	return ""
 }
 
+// Idle waits until no request is being served: after its client was
+// stopped, what was in flight has landed (or not) once Idle returns.
+func (f *Fake) Idle() { f.inflight.Wait() }
+
 func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
+	f.inflight.Add(1)
+	defer f.inflight.Done()
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	defer f.mu.Unlock()
