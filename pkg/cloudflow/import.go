@@ -222,7 +222,16 @@ func (f *Flow) Import(ctx context.Context, p *ImportPlan, st *ImportState, up *o
 	return nil
 }
 
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+// mib shows a byte count for people: KiB below a MiB, GiB from a GiB.
+func mib(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d KiB", (n+1<<10-1)>>10)
+}
 
 func (f *Flow) importUpload(ctx context.Context, p *ImportPlan, st *ImportState, up *obsupload.Uploader) error {
 	if st.ImageJobID != "" {
@@ -231,7 +240,11 @@ func (f *Flow) importUpload(ctx context.Context, p *ImportPlan, st *ImportState,
 	}
 	t0 := time.Now()
 	ps := obsupload.PartSizeFor(p.Size, up.PartSize)
-	f.emit(StepUpload, EventStart, fmt.Sprintf("uploading %s (%s) to obs://%s/%s in parts of %s", p.File, mib(p.Size), p.Spec.Bucket, p.Spec.Object, mib(ps)))
+	if st.Upload.Done {
+		f.emit(StepUpload, EventStart, fmt.Sprintf("checking that obs://%s/%s still holds %s as uploaded earlier", p.Spec.Bucket, p.Spec.Object, p.File))
+	} else {
+		f.emit(StepUpload, EventStart, fmt.Sprintf("uploading %s (%s) to obs://%s/%s in parts of %s", p.File, mib(p.Size), p.Spec.Bucket, p.Spec.Object, mib(ps)))
+	}
 	var mu sync.Mutex
 	var last time.Time
 	u := *up

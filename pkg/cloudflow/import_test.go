@@ -331,9 +331,9 @@ func TestPlanImport(t *testing.T) {
 	}
 	spec := cloudflow.ImportSpec{File: file, Bucket: "images", Name: "img"}
 	for _, tc := range []struct {
-		name string
-		edit func(*report.Report, *cloudflow.ImportSpec)
-		want string // error text, "" for success
+		name  string
+		edit  func(*report.Report, *cloudflow.ImportSpec)
+		want  string // error text, "" for success
 		check func(*cloudflow.ImportPlan) string
 	}{
 		{"ok", nil, "", func(p *cloudflow.ImportPlan) string {
@@ -343,7 +343,9 @@ func TestPlanImport(t *testing.T) {
 			return ""
 		}},
 		{"not ready", func(r *report.Report, _ *cloudflow.ImportSpec) { r.Ready, r.Failed = false, []string{"nic-config"} }, "NOT READY (failed: nic-config)", nil},
-		{"forced", func(r *report.Report, s *cloudflow.ImportSpec) { r.Ready, r.Failed, s.Force = false, []string{"nic-config"}, true }, "", func(p *cloudflow.ImportPlan) string {
+		{"forced", func(r *report.Report, s *cloudflow.ImportSpec) {
+			r.Ready, r.Failed, s.Force = false, []string{"nic-config"}, true
+		}, "", func(p *cloudflow.ImportPlan) string {
 			if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "--force") {
 				return "no warning for the forced import"
 			}
@@ -353,7 +355,9 @@ func TestPlanImport(t *testing.T) {
 		{"other file", func(r *report.Report, _ *cloudflow.ImportSpec) { r.Image.File.Path = "/elsewhere/other.qcow2" }, "is about /elsewhere/other.qcow2", nil},
 		{"other size", func(r *report.Report, _ *cloudflow.ImportSpec) { r.Image.File.FileSize += 4096 }, "changed since, or is another copy", nil},
 		{"modified after", func(r *report.Report, _ *cloudflow.ImportSpec) { r.StartedAt = r.StartedAt.Add(-time.Hour) }, "after the report", nil},
-		{"format IMS refuses", func(r *report.Report, _ *cloudflow.ImportSpec) { r.Image.File.IMSAccepts, r.Image.File.Format = false, "qed2" }, "IMS does not import qed2", nil},
+		{"format IMS refuses", func(r *report.Report, _ *cloudflow.ImportSpec) {
+			r.Image.File.IMSAccepts, r.Image.File.Format = false, "qed2"
+		}, "IMS does not import qed2", nil},
 		{"disk larger than min_disk", func(r *report.Report, _ *cloudflow.ImportSpec) { r.Image.File.VirtualSize = 50 << 30 }, "smaller than the disk (50 GiB", nil},
 		{"min_disk override", func(r *report.Report, s *cloudflow.ImportSpec) { r.Image.File.VirtualSize, s.MinDisk = 50<<30, 60 }, "", nil},
 		{"no os_version", func(r *report.Report, _ *cloudflow.ImportSpec) { r.Image.OSVersion, r.OS.IMSOSVersion = "", "" }, "no os_version", nil},
