@@ -134,14 +134,18 @@ func PlanImport(spec ImportSpec, rep *report.Report, from string) (*ImportPlan, 
 	if filepath.Base(f.Path) != name {
 		return nil, fmt.Errorf("%w: report %s is about %s, not %s: %s", ErrInput, from, f.Path, abs, again)
 	}
-	if alloc := allocated(fi); f.FileSize != fi.Size() && f.FileSize != alloc {
-		return nil, fmt.Errorf("%w: report %s says %s takes %d bytes, here it takes %d (%d bytes long): it changed since, or is another copy: %s",
-			ErrInput, from, name, f.FileSize, alloc, fi.Size(), again)
+	if err := sameFile(f, fi); err != nil {
+		return nil, fmt.Errorf("%w: report %s says %s %v: it changed since, or is another copy: %s", ErrInput, from, name, err, again)
 	}
 	if !rep.StartedAt.IsZero() {
-		// A fix writes during its own run; anything later is not in
-		// the report. Two seconds cover coarse file system clocks.
-		end := rep.StartedAt.Add(time.Duration(rep.DurationMs)*time.Millisecond + 2*time.Second)
+		// A check writes nothing; two seconds cover coarse file system
+		// clocks. A fix writes the file until it is detached, after the
+		// report's own timing: a minute more for that.
+		slack := 2 * time.Second
+		if rep.Mode != "check" {
+			slack = time.Minute
+		}
+		end := rep.StartedAt.Add(time.Duration(rep.DurationMs)*time.Millisecond + slack)
 		if fi.ModTime().After(end) {
 			return nil, fmt.Errorf("%w: %s was modified at %s, after the report %s (run %s, %s): %s", ErrInput, name,
 				fi.ModTime().UTC().Format(time.RFC3339), from, rep.RunID, rep.StartedAt.UTC().Format(time.RFC3339), again)
@@ -184,6 +188,31 @@ func PlanImport(spec ImportSpec, rep *report.Report, from string) (*ImportPlan, 
 		p.Warnings = append(p.Warnings, fmt.Sprintf("object key %q does not end in .%s, the file's format: IMS tells image formats by the file name", spec.Object, f.Format))
 	}
 	return p, nil
+}
+
+// allocSlack is how far the allocated size of a file may drift without a
+// write: a file system settles the blocks of a fresh write (extent
+// metadata, delayed allocation) after the fact.
+const allocSlack = 1 << 20
+
+// sameFile compares the report's sizes with the file's: the length when
+// the report has it (prepagent since image.file.size), else the
+// allocated bytes, within allocSlack.
+func sameFile(f *report.ImageFile, fi os.FileInfo) error {
+	if f.Size > 0 {
+		if f.Size != fi.Size() {
+			return fmt.Errorf("is %d bytes long, here it is %d", f.Size, fi.Size())
+		}
+		return nil
+	}
+	alloc := allocated(fi)
+	if alloc < 0 || f.FileSize == fi.Size() {
+		return nil
+	}
+	if d := f.FileSize - alloc; d > allocSlack || d < -allocSlack {
+		return fmt.Errorf("takes %d bytes on disk, here it takes %d", f.FileSize, alloc)
+	}
+	return nil
 }
 
 // Import uploads the file (resuming the upload st records), creates the

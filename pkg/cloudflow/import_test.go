@@ -353,8 +353,15 @@ func TestPlanImport(t *testing.T) {
 		}},
 		{"no image.file", func(r *report.Report, _ *cloudflow.ImportSpec) { r.Image.File = nil }, "no image.file", nil},
 		{"other file", func(r *report.Report, _ *cloudflow.ImportSpec) { r.Image.File.Path = "/elsewhere/other.qcow2" }, "is about /elsewhere/other.qcow2", nil},
-		{"other size", func(r *report.Report, _ *cloudflow.ImportSpec) { r.Image.File.FileSize += 4096 }, "changed since, or is another copy", nil},
+		{"other length", func(r *report.Report, _ *cloudflow.ImportSpec) { r.Image.File.Size += 4096 }, "is 12288 bytes long, here it is 8192", nil},
+		{"older report, allocation settled", func(r *report.Report, _ *cloudflow.ImportSpec) {
+			r.Image.File.Size, r.Image.File.FileSize = 0, r.Image.File.FileSize+68<<10
+		}, "", nil},
+		{"older report, other file", func(r *report.Report, _ *cloudflow.ImportSpec) { r.Image.File.Size, r.Image.File.FileSize = 0, 5<<20 }, "takes 5242880 bytes on disk", nil},
 		{"modified after", func(r *report.Report, _ *cloudflow.ImportSpec) { r.StartedAt = r.StartedAt.Add(-time.Hour) }, "after the report", nil},
+		{"modified while a fix detached it", func(r *report.Report, _ *cloudflow.ImportSpec) {
+			r.Mode, r.StartedAt = "fix", r.StartedAt.Add(-30*time.Second)
+		}, "", nil},
 		{"format IMS refuses", func(r *report.Report, _ *cloudflow.ImportSpec) {
 			r.Image.File.IMSAccepts, r.Image.File.Format = false, "qed2"
 		}, "IMS does not import qed2", nil},

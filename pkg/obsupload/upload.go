@@ -25,6 +25,10 @@ const (
 	DefaultPartSize = 64 << 20
 )
 
+// SaveEvery is how often confirmed parts are saved to the checkpoint
+// while parts are sent (a new upload ID and the end are saved at once).
+var SaveEvery = time.Second
+
 // Checkpoint is an upload's resumable state. The caller stores it (as
 // JSON) whenever the uploader calls save, so a killed run resumes; a
 // zero Checkpoint starts a new upload.
@@ -303,6 +307,7 @@ func (u *Uploader) sendParts(ctx context.Context, f *os.File, cp *Checkpoint, sa
 		sent  int64
 		count int
 		start = time.Now()
+		saved = start
 		wg    sync.WaitGroup
 	)
 	jobs := make(chan int)
@@ -326,7 +331,13 @@ func (u *Uploader) sendParts(ctx context.Context, f *os.File, cp *Checkpoint, sa
 				done += size
 				sent += size
 				count++
-				err = save()
+				// Once a second is enough: a part confirmed but not
+				// saved is found by the next run in ListParts and
+				// checked against the file. Thousands of parts would
+				// otherwise rewrite the state thousands of times.
+				if time.Since(saved) >= SaveEvery || count == len(todo) {
+					err, saved = save(), time.Now()
+				}
 				p := Progress{Done: done, Total: cp.Size, Parts: len(cp.Parts), PartsTotal: n, Sent: sent, Elapsed: time.Since(start)}
 				mu.Unlock()
 				if err != nil {

@@ -12,8 +12,8 @@ import (
 
 // ImageReport is the report `prepagent image check --json FILE` would
 // write for the disk image file at path (a qcow2 of 3 GiB virtual size
-// holding Debian 12): image.file names the file with the bytes it
-// takes, started now. NOT READY fails initramfs-drivers and nic-config.
+// holding Debian 12): image.file names the file with its length and the
+// bytes it takes, started now. NOT READY fails initramfs-drivers and nic-config.
 func ImageReport(path string, ready bool) ([]byte, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -29,8 +29,8 @@ func ImageReport(path string, ready bool) ([]byte, error) {
 	}
 	rep := SampleImageReport(ready)
 	rep.Root = "/tmp/prepagent-image-1/root"
-	rep.Image.File = &report.ImageFile{Path: abs, Format: "qcow2", VirtualSize: 3 << 30, FileSize: size, PartitionTable: "gpt",
-		RootPartition: 2, IMSAccepts: true}
+	rep.Image.File = &report.ImageFile{Path: abs, Format: "qcow2", VirtualSize: 3 << 30, FileSize: size, Size: fi.Size(),
+		PartitionTable: "gpt", RootPartition: 2, IMSAccepts: true}
 	rep.StartedAt = time.Now().UTC()
 	return rep.JSON()
 }

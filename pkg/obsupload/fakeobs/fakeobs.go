@@ -97,12 +97,19 @@ type Fake struct {
 
 type upload struct {
 	bucket, key string
-	parts       map[int][]byte
+	parts       map[int]part
 }
 
-type object struct {
+type part struct {
 	data []byte
-	etag string
+	md5  [md5.Size]byte
+}
+
+// object keeps its parts: a multi-GiB object is never copied whole.
+type object struct {
+	parts [][]byte
+	etag  string
+	size  int64
 }
 
 // New starts the fake accepting the key pair ak/sk. Close it when done.
@@ -213,14 +220,20 @@ func (f *Fake) Object(bucket, key string) ([]byte, string, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	o, ok := f.objects[bucket+"/"+key]
-	return o.data, o.etag, ok
+	if !ok {
+		return nil, "", false
+	}
+	return bytes.Join(o.parts, nil), o.etag, true
 }
 
 // HasObject answers for an IMS image_url (bucket:key): nil when the
 // object exists, else why not (fakecloud's ImportSource).
 func (f *Fake) HasObject(imageURL string) error {
 	b, k, _ := strings.Cut(imageURL, ":")
-	if _, _, ok := f.Object(b, k); !ok {
+	f.mu.Lock()
+	_, ok := f.objects[b+"/"+k]
+	f.mu.Unlock()
+	if !ok {
 		return fmt.Errorf("the image file %s was not found in OBS", imageURL)
 	}
 	return nil
@@ -362,7 +375,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	case Initiate:
 		f.seq++
 		id := fmt.Sprintf("%032X", f.seq*104729)
-		f.uploads[id] = &upload{bucket: bucket, key: key, parts: map[int][]byte{}}
+		f.uploads[id] = &upload{bucket: bucket, key: key, parts: map[int]part{}}
 		if f.lost(w, r, rt) {
 			return
 		}
@@ -389,7 +402,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("ETag", `"`+o.etag+`"`)
-		w.Header().Set("Content-Length", strconv.Itoa(len(o.data)))
+		w.Header().Set("Content-Length", strconv.FormatInt(o.size, 10))
 		w.Header().Set("x-amz-request-id", f.requestID())
 		w.WriteHeader(http.StatusOK)
 	}
@@ -413,7 +426,7 @@ func (f *Fake) uploadPart(w http.ResponseWriter, r *http.Request, up *upload, pn
 		f.fail(w, r, Failure{Status: 400, Code: "BadDigest", Message: "The Content-MD5 you specified did not match what we received"})
 		return
 	}
-	up.parts[pn] = body
+	up.parts[pn] = part{data: body, md5: sum}
 	f.stored++
 	f.storedBy[pn]++
 	if f.onPart != nil {
@@ -463,8 +476,8 @@ func (f *Fake) listParts(w http.ResponseWriter, r *http.Request, up *upload, id 
 		nums, out.IsTruncated = nums[:page], true
 	}
 	for _, n := range nums {
-		sum := md5.Sum(up.parts[n])
-		out.Parts = append(out.Parts, xmlPart{PartNumber: n, LastModified: "2026-12-01T10:00:00.000Z", ETag: `"` + hex.EncodeToString(sum[:]) + `"`, Size: int64(len(up.parts[n]))})
+		p := up.parts[n]
+		out.Parts = append(out.Parts, xmlPart{PartNumber: n, LastModified: "2026-12-01T10:00:00.000Z", ETag: `"` + hex.EncodeToString(p.md5[:]) + `"`, Size: int64(len(p.data))})
 		out.NextPartNumberMarker = n
 	}
 	f.ok(w, out)
@@ -478,27 +491,28 @@ func (f *Fake) complete(w http.ResponseWriter, r *http.Request, up *upload, id s
 		f.fail(w, r, Failure{Status: 400, Code: "MalformedXML", Message: "The XML you provided was not well-formed"})
 		return
 	}
-	var data bytes.Buffer
+	var obj object
 	h := md5.New()
-	for i, p := range req.Parts {
-		b, ok := up.parts[p.PartNumber]
-		sum := md5.Sum(b)
+	for i, rp := range req.Parts {
+		p, ok := up.parts[rp.PartNumber]
 		switch {
-		case i > 0 && p.PartNumber <= req.Parts[i-1].PartNumber:
+		case i > 0 && rp.PartNumber <= req.Parts[i-1].PartNumber:
 			f.fail(w, r, Failure{Status: 400, Code: "InvalidPartOrder", Message: "The list of parts was not in ascending order"})
 			return
-		case !ok || strings.Trim(p.ETag, `"`) != hex.EncodeToString(sum[:]):
-			f.fail(w, r, Failure{Status: 400, Code: "InvalidPart", Message: fmt.Sprintf("part %d was not uploaded or its ETag does not match", p.PartNumber)})
+		case !ok || strings.Trim(rp.ETag, `"`) != hex.EncodeToString(p.md5[:]):
+			f.fail(w, r, Failure{Status: 400, Code: "InvalidPart", Message: fmt.Sprintf("part %d was not uploaded or its ETag does not match", rp.PartNumber)})
 			return
-		case i < len(req.Parts)-1 && int64(len(b)) < f.MinPartSize:
-			f.fail(w, r, Failure{Status: 400, Code: "EntityTooSmall", Message: fmt.Sprintf("part %d is %d bytes, below the minimum", p.PartNumber, len(b))})
+		case i < len(req.Parts)-1 && int64(len(p.data)) < f.MinPartSize:
+			f.fail(w, r, Failure{Status: 400, Code: "EntityTooSmall", Message: fmt.Sprintf("part %d is %d bytes, below the minimum", rp.PartNumber, len(p.data))})
 			return
 		}
-		data.Write(b)
-		h.Write(sum[:])
+		obj.parts = append(obj.parts, p.data)
+		obj.size += int64(len(p.data))
+		h.Write(p.md5[:])
 	}
 	etag := hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(req.Parts))
-	f.objects[up.bucket+"/"+up.key] = object{data: data.Bytes(), etag: etag}
+	obj.etag = etag
+	f.objects[up.bucket+"/"+up.key] = obj
 	delete(f.uploads, id)
 	if f.lost(w, r, Complete) {
 		return
