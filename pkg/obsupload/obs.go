@@ -89,6 +89,9 @@ func NewOBS(cfg Config) (*OBS, error) {
 
 // idleConn fails a read or write that makes no progress for timeout, as
 // the SDK's own transport does: a dead peer must not hang an upload.
+// Every write also moves the read deadline on: net/http reads the answer
+// in a goroutine blocked since the request began, and a part that takes
+// minutes to send is progress, not a stall.
 type idleConn struct {
 	net.Conn
 	timeout time.Duration
@@ -101,7 +104,9 @@ func (c *idleConn) Read(b []byte) (int, error) {
 
 func (c *idleConn) Write(b []byte) (int, error) {
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
-	return c.Conn.Write(b)
+	n, err := c.Conn.Write(b)
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	return n, err
 }
 
 // client is an SDK client bound to ctx: the SDK takes a context per

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -330,5 +332,28 @@ func TestPartSizeFor(t *testing.T) {
 		if got := obsupload.PartSizeFor(tc.size, tc.want); got != tc.got || (tc.size+got-1)/got > obsupload.MaxParts {
 			t.Errorf("PartSizeFor(%d, %d) = %d, want %d", tc.size, tc.want, got, tc.got)
 		}
+	}
+}
+
+// TestStalledServer: a server that takes the request and never answers
+// fails the call after Timeout (each attempt), not never.
+func TestStalledServer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	defer srv.Close()
+	store, err := obsupload.NewOBS(obsupload.Config{Endpoint: srv.URL, AK: ak, SK: sk, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, file, _ := setup(t, partSize)
+	u := &obsupload.Uploader{Store: store, Retry: backoff.Policy{Attempts: 2, Base: time.Millisecond}}
+	t0 := time.Now()
+	_, err = u.Upload(context.Background(), file, bucket, key, &obsupload.Checkpoint{}, func() error { return nil })
+	if err == nil || time.Since(t0) > 5*time.Second {
+		t.Errorf("stalled server: %v after %s, want a timeout within seconds", err, time.Since(t0))
 	}
 }
