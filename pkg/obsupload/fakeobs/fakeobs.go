@@ -35,6 +35,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Route names, to count requests and script failures.
@@ -79,7 +81,10 @@ type Fake struct {
 	// exercise the client's paging.
 	PageSize int
 
-	inflight  sync.WaitGroup
+	// inflight counts requests being served and quiet is when the last
+	// one began or ended (Unix nanoseconds): Idle waits on both.
+	inflight  atomic.Int64
+	quiet     atomic.Int64
 	mu        sync.Mutex
 	buckets   map[string]bool
 	uploads   map[string]*upload
@@ -334,13 +339,23 @@ func route(r *http.Request) string {
 	return ""
 }
 
-// Idle waits until no request is being served: after its client was
-// stopped, what was in flight has landed (or not) once Idle returns.
-func (f *Fake) Idle() { f.inflight.Wait() }
+// Idle waits until no request has been served for 200ms: after its
+// client was stopped, what it had sent has landed (or not). A request
+// already in the kernel's buffers reaches a handler only later, so an
+// empty handler count alone is not enough.
+func (f *Fake) Idle() {
+	for f.inflight.Load() > 0 || time.Since(time.Unix(0, f.quiet.Load())) < 200*time.Millisecond {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	f.inflight.Add(1)
-	defer f.inflight.Done()
+	f.quiet.Store(time.Now().UnixNano())
+	defer func() {
+		f.quiet.Store(time.Now().UnixNano())
+		f.inflight.Add(-1)
+	}()
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	defer f.mu.Unlock()
