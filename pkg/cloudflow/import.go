@@ -269,6 +269,9 @@ func (f *Flow) importUpload(ctx context.Context, p *ImportPlan, st *ImportState,
 	}
 	t0 := time.Now()
 	ps := obsupload.PartSizeFor(p.Size, up.PartSize)
+	if c := st.Upload; c.UploadID != "" && !c.Done && c.Size == p.Size && c.PartSize > 0 {
+		ps = c.PartSize // a resumed upload keeps its parts
+	}
 	if st.Upload.Done {
 		f.emit(StepUpload, EventStart, fmt.Sprintf("checking that obs://%s/%s still holds %s as uploaded earlier", p.Spec.Bucket, p.Spec.Object, p.File))
 	} else {

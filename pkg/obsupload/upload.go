@@ -113,6 +113,11 @@ func PartSizeFor(size, want int64) int64 {
 	return min(want, MaxPartSize)
 }
 
+// validPartSize says whether parts of ps bytes can carry size bytes.
+func validPartSize(size, ps int64) bool {
+	return ps >= MinPartSize && ps <= MaxPartSize && (size+ps-1)/ps <= MaxParts
+}
+
 // partRange is part n's offset and length.
 func (cp *Checkpoint) partRange(n int) (int64, int64) {
 	off := int64(n-1) * cp.PartSize
@@ -149,6 +154,11 @@ func (u *Uploader) Upload(ctx context.Context, file, bucket, key string, cp *Che
 	size, mtime := st.Size(), st.ModTime().UnixNano()
 	partSize := PartSizeFor(size, u.PartSize)
 	same := cp.Bucket == bucket && cp.Key == key && cp.Size == size && cp.ModTime == mtime
+	if same && cp.UploadID != "" && !cp.Done && validPartSize(size, cp.PartSize) {
+		// A resumed upload keeps its part size: the parts OBS holds
+		// were cut with it.
+		partSize = cp.PartSize
+	}
 
 	if cp.Done && same {
 		obj, err := u.head(ctx, bucket, key)
