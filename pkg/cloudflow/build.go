@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/prepagent/prepagent/pkg/obsupload"
 )
 
 // BuildSpec is `prepctl build`: every input of every step.
@@ -107,6 +109,10 @@ func errFields(err error) []string {
 	var ae *APIError
 	if errors.As(err, &ae) {
 		return []string{"http_status", fmt.Sprint(ae.StatusCode), "error_code", ae.Code, "request_id", ae.RequestID}
+	}
+	var oe *obsupload.Error
+	if errors.As(err, &oe) {
+		return []string{"http_status", fmt.Sprint(oe.StatusCode), "error_code", oe.Code, "request_id", oe.RequestID}
 	}
 	return nil
 }

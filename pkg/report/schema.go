@@ -103,10 +103,15 @@ const ImageFactsUnknown = "min_disk, boot_mode and root_disk_serial unknown: "
 // ImageFile describes an external disk image file and what IMS makes of
 // it ("create a system disk image from an external image file").
 type ImageFile struct {
-	Path           string `json:"path"`
-	Format         string `json:"format"`
-	VirtualSize    int64  `json:"virtual_size"`
-	FileSize       int64  `json:"file_size"`
+	Path        string `json:"path"`
+	Format      string `json:"format"`
+	VirtualSize int64  `json:"virtual_size"`
+	FileSize    int64  `json:"file_size"`
+	// Size is the file's length in bytes once prepagent let go of it
+	// (after a fix wrote it): prepctl import matches the report to the
+	// file by name and Size. FileSize (allocated blocks) moves while the
+	// file system settles a fresh write.
+	Size           int64  `json:"size,omitempty"`
 	PartitionTable string `json:"partition_table,omitempty"`
 	RootPartition  int    `json:"root_partition"`
 	IMSAccepts     bool   `json:"ims_accepts"`

@@ -26,7 +26,10 @@ var checkPkgs = []string{mod + "pkg/udevrules", mod + "pkg/netcfg", mod + "pkg/d
 var rules = []rule{
 	{pkg: "pkg/report", forbid: []string{mod}, why: "the report schema is the guest/host contract: it depends on nothing of prepagent's"},
 	{pkg: "pkg/verdict", forbid: []string{mod}, allow: []string{mod + "pkg/report"}, why: "the wire format is shared by guest and host"},
-	{pkg: "pkg/cloudflow", forbid: []string{mod}, allow: []string{mod + "pkg/report", mod + "pkg/verdict"}, why: "the host side reads the guest only through the report and the verdict"},
+	{pkg: "pkg/cloudflow", forbid: []string{mod}, allow: []string{mod + "pkg/report", mod + "pkg/verdict", mod + "pkg/obsupload", mod + "pkg/backoff"},
+		why: "the host side reads the guest only through the report and the verdict (OBS upload and retry policy are host-side leaves)"},
+	{pkg: "pkg/obsupload", forbid: []string{mod}, allow: []string{mod + "pkg/backoff"}, why: "the OBS uploader knows files and OBS, nothing of prepagent's"},
+	{pkg: "pkg/backoff", forbid: []string{mod}, why: "the retry policy is a leaf"},
 	{pkg: "cmd/prepctl", forbid: []string{mod + "pkg/check", mod + "pkg/journal", mod + "pkg/rootfs", mod + "pkg/runner", mod + "pkg/sandbox"},
 		why: "the host tool links no root handle, journal, check or runner"},
 	{pkg: "cmd/prepagent", forbid: []string{mod + "pkg/cloudflow", "github.com/huaweicloud/", "github.com/diskfs/go-diskfs/filesystem/", "github.com/diskfs/go-diskfs/disk"},
