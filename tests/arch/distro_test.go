@@ -24,7 +24,8 @@ const repoRoot = "../.."
 var literalAllowed = map[string]string{
 	// The fake cloud's console prints a canned report of a Debian guest;
 	// the host side links no pkg/distro (TestLayers).
-	"pkg/cloudflow/fakecloud/console.go": "canned guest report",
+	"pkg/cloudflow/fakecloud/console.go":     "canned guest report",
+	"pkg/cloudflow/fakecloud/imagereport.go": "canned image check report",
 }
 
 // familyWords are the family names, os-release IDs and ID_LIKE values
