@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -491,6 +492,7 @@ func ncStackRun(t *testing.T, base, stack string, files map[string]ncFile, remov
 	if err := os.WriteFile(filepath.Join(work, "remove"), []byte(strings.Join(remove, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	ncSweepOnce.Do(ncSweepStale)
 	id := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	g, s := "pa-ncg-"+id, "pa-ncs-"+id
 	for _, ns := range []string{g, s} {
@@ -521,6 +523,33 @@ func ncStackRun(t *testing.T, base, stack string, files map[string]ncFile, remov
 		t.Fatalf("%s script: %v\n%s", stack, err, out)
 	}
 	return string(out)
+}
+
+var ncSweepOnce sync.Once
+
+// ncSweepStale deletes the namespaces a killed test binary left: their
+// names carry its PID, and t.Cleanup never ran for them (kill -9, a timed
+// out CI step). Namespaces of a live PID (a parallel run) are kept.
+func ncSweepStale() {
+	ents, err := os.ReadDir("/run/netns")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		n := e.Name()
+		rest, ok := strings.CutPrefix(n, "pa-ncg-")
+		if !ok {
+			rest, ok = strings.CutPrefix(n, "pa-ncs-")
+		}
+		if !ok {
+			continue
+		}
+		pid, _, _ := strings.Cut(rest, "-")
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			continue
+		}
+		exec.Command("ip", "netns", "del", n).Run()
+	}
 }
 
 type ncFile struct {
