@@ -9,7 +9,7 @@ VERSION ?= $(shell bash scripts/version.sh)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN := bin
 
-.PHONY: all build prepctl demo test unit lint fuzz bench e2e e2e-matrix package lint-packages clean
+.PHONY: all build prepctl demo test unit lint fuzz bench e2e e2e-matrix e2e-image package lint-packages clean
 
 all: build
 
@@ -47,6 +47,11 @@ e2e:
 # CI runs E2E_MATRIX=ci (tests/ci.d/90-e2e.sh); this runs every cell.
 e2e-matrix:
 	bash test/e2e/matrix.sh
+
+# `prepagent image` end to end (issue 18): the CI guest disk as vmdk and
+# qcow2, image check / image fix, then the qcow2 booted on virtio.
+e2e-image:
+	bash test/e2e/image.sh
 
 package:
 	bash scripts/package.sh

@@ -120,8 +120,12 @@ func openRoot(dir string) (*rootfs.Root, error) {
 
 // passOn is pass on an open root.
 func passOn(ctx context.Context, cmd *cobra.Command, g *globalFlags, p *passFlags, root *rootfs.Root, mode runner.Mode) (*report.Report, error) {
+	// One host view for the image facts and the disk checks: blkid runs
+	// once per run.
+	diskSrc := diskcheck.HostSources()
 	checks, err := selectChecks(allChecks(checkOptions{
 		disk:       diskcheck.Options{ExpectVolume: p.expectVolume},
+		diskSrc:    diskSrc,
 		generalize: generalize.Options{Generalize: p.generalize, Final: p.final},
 	}), p.only, p.skip)
 	if err != nil {
@@ -147,7 +151,7 @@ func passOn(ctx context.Context, cmd *cobra.Command, g *globalFlags, p *passFlag
 		Checks:  checks,
 		Log:     g.logger(cmd.ErrOrStderr()),
 		Version: version,
-		Facts:   diskcheck.HostSources().ImageFacts,
+		Facts:   diskSrc.ImageFacts,
 	})
 	if err != nil {
 		return nil, withCode(exitcode.Error, err)

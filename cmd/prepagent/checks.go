@@ -18,7 +18,10 @@ import (
 
 // checkOptions are the settings of the checks that have some.
 type checkOptions struct {
-	disk       diskcheck.Options
+	disk diskcheck.Options
+	// diskSrc is the run's host view, shared with runner.Config.Facts so
+	// blkid runs once per run; nil: a fresh one (listing IDs).
+	diskSrc    *diskcheck.Sources
 	generalize generalize.Options
 }
 
@@ -26,11 +29,15 @@ type checkOptions struct {
 // the contract: udev rules are removed before the initramfs is rebuilt (so
 // the rebuilt image no longer copies them), and generalisation runs last.
 func allChecks(o checkOptions) []check.Check {
+	diskSrc := o.diskSrc
+	if diskSrc == nil {
+		diskSrc = diskcheck.HostSources()
+	}
 	var cs []check.Check
 	cs = append(cs, udevrules.Checks()...)
-	cs = append(cs, netcfg.Checks()...)          // nic-config: before drivers, so a rebuilt initramfs copies fixed configs
-	cs = append(cs, diskcheck.Checks(o.disk)...) // root-disk, fstab, boot-config, install-media: fstab fixed before a rebuild copies it
-	cs = append(cs, drivers.Checks()...)         // after every config fix: the rebuilt images copy udev rules, fstab, NIC configs
+	cs = append(cs, netcfg.Checks()...)                       // nic-config: before drivers, so a rebuilt initramfs copies fixed configs
+	cs = append(cs, diskcheck.ChecksWith(diskSrc, o.disk)...) // root-disk, fstab, boot-config, install-media: fstab fixed before a rebuild copies it
+	cs = append(cs, drivers.Checks()...)                      // after every config fix: the rebuilt images copy udev rules, fstab, NIC configs
 	cs = append(cs, cloudinit.Checks()...)
 	cs = append(cs, generalize.Checks(o.generalize)...) // LAST: destructive, after every other fix
 	return cs

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -140,13 +141,19 @@ func attachImage(cmd *cobra.Command, g *globalFlags, f *imageFlags, file string,
 	return d, nil
 }
 
+// imageFile describes the file once it is detached (Close): its length is
+// then what a fix left, the one prepctl import compares.
 func imageFile(d *diskimage.Disk) *report.ImageFile {
 	a := diskimage.Advise(d.File, d.Format, d.VirtualSize, d.FileSize)
-	return &report.ImageFile{
+	f := &report.ImageFile{
 		Path: d.File, Format: d.Format, VirtualSize: d.VirtualSize, FileSize: d.FileSize,
 		PartitionTable: d.Table, RootPartition: d.RootPartition,
 		IMSAccepts: a.Accepted, Convert: a.Convert, Advice: a.Reason,
 	}
+	if fi, err := os.Stat(d.File); err == nil {
+		f.Size = fi.Size()
+	}
+	return f
 }
 
 func printImageFile(cmd *cobra.Command, d *diskimage.Disk, rep *report.Report) {

@@ -144,3 +144,17 @@ func TestCheckOrder(t *testing.T) {
 		t.Errorf("generalize must run last; order is %v", ids)
 	}
 }
+
+// TestBlkidOncePerRun: check and fix wire one diskcheck.Sources into the
+// image facts and the disk checks, so a run starts blkid once (every
+// command is logged at -v; a host without blkid logs the failed start).
+func TestBlkidOncePerRun(t *testing.T) {
+	for _, args := range [][]string{{"check"}, {"fix", "--dry-run"}} {
+		dir := testroot.Copy(t, udevTree)
+		_, _, errs := runCLI(t, append(args, "-v", "--root", dir)...)
+		n := strings.Count(errs, `argv="[blkid `)
+		if n != 1 {
+			t.Errorf("%s: blkid ran %d times, want 1:\n%s", strings.Join(args, " "), n, errs)
+		}
+	}
+}

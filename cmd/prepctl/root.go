@@ -63,7 +63,7 @@ root disk serial mismatch), 2 error, 3 timeout.`,
 	pf.DurationVar(&g.requestTimeout, "request-timeout", 60*time.Second, "timeout of one HTTP request")
 	pf.IntVar(&g.retries, "retries", 6, "attempts per call on throttling (429) and server errors (5xx)")
 	pf.BoolVar(&g.metadataCredentials, "metadata-credentials", false, "take temporary credentials from the metadata service of the ECS prepctl runs on (an agency) when none are in the environment or profile")
-	root.AddCommand(newISOCmd(g), newServerCmd(g), newWaitCmd(g), newImageCmd(g), newBuildCmd(g), newVersionCmd(g))
+	root.AddCommand(newISOCmd(g), newServerCmd(g), newWaitCmd(g), newImageCmd(g), newBuildCmd(g), newImportCmd(g), newVersionCmd(g))
 	return root
 }
 
@@ -95,9 +95,19 @@ func (g *globalFlags) newFlow(cmd *cobra.Command) *cloudflow.Flow {
 
 // connect builds the SDK clients for f.
 func (g *globalFlags) connect(f *cloudflow.Flow) error {
+	h, err := cloudflow.NewHuawei(g.config(f))
+	if err != nil {
+		return err
+	}
+	f.Cloud = h
+	return nil
+}
+
+// config is the SDK configuration the flags and environment give.
+func (g *globalFlags) config(f *cloudflow.Flow) cloudflow.HuaweiConfig {
 	retry := cloudflow.DefaultRetry
 	retry.Attempts = max(g.retries, 1)
-	h, err := cloudflow.NewHuawei(cloudflow.HuaweiConfig{
+	return cloudflow.HuaweiConfig{
 		ProjectID:   envOr(g.project, cloudflow.EnvProjectID),
 		Region:      envOr(g.region, cloudflow.EnvRegion),
 		IMSEndpoint: envOr(g.imsEndpoint, cloudflow.EnvIMSEndpoint),
@@ -109,12 +119,7 @@ func (g *globalFlags) connect(f *cloudflow.Flow) error {
 		// Also keeps the SDK from writing ~/.huaweicloud/application_id.
 		UserAgent:           "prepctl/" + version,
 		MetadataCredentials: g.metadataCredentials,
-	})
-	if err != nil {
-		return err
 	}
-	f.Cloud = h
-	return nil
 }
 
 // result prints the outcome: "key: value" lines, or one JSON event.

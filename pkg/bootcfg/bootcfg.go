@@ -330,9 +330,12 @@ func withFile(es []Entry, p string) []Entry {
 }
 
 // RegenerateHint is the command an administrator runs to rebuild grub.cfg
-// from /etc/default/grub (with grubby adding grubbyArgs to the BLS
-// entries on RHEL-like systems that have them); "" without GRUB.
-func RegenerateHint(fsys FS, debian, rhel bool, grubbyArgs string) string {
+// from /etc/default/grub: the distribution's wrapper update when it has
+// one (update-grub), else grub2-mkconfig or grub-mkconfig, with grubby
+// adding grubbyArgs to the BLS entries when blsGrubby and the system has
+// them; "" without GRUB. The caller passes the family's facts
+// (pkg/distro's Grub).
+func RegenerateHint(fsys FS, update string, blsGrubby bool, grubbyArgs string) string {
 	exists := func(p string) bool {
 		if e, ok := fsys.(interface{ Exists(string) bool }); ok {
 			return e.Exists(p) // rootfs: a link counts, even dangling
@@ -341,9 +344,9 @@ func RegenerateHint(fsys FS, debian, rhel bool, grubbyArgs string) string {
 		return err == nil
 	}
 	switch {
-	case debian:
-		return "update-grub"
-	case rhel && exists(BLSDir):
+	case update != "":
+		return update
+	case blsGrubby && exists(BLSDir):
 		return "grub2-mkconfig -o /boot/grub2/grub.cfg && grubby --update-kernel=ALL --args=\"" + grubbyArgs + "\""
 	case exists("/boot/grub2"):
 		return "grub2-mkconfig -o /boot/grub2/grub.cfg"

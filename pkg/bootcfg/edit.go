@@ -80,13 +80,150 @@ func AddCmdlineLinux(data []byte, args, note string) []byte {
 // /etc/default/grub (root=/dev/vda1 -> root=UUID=...).
 func ReplaceArg(data []byte, old, new string) []byte {
 	ls := strings.SplitAfter(string(data), "\n")
-	re := regexp.MustCompile(`(^|["'\s])` + regexp.QuoteMeta(old) + `($|["'\s])`)
 	for i, l := range ls {
 		if cmdlineVarRe.MatchString(l) {
-			ls[i] = re.ReplaceAllString(l, "${1}"+strings.ReplaceAll(new, "$", "$$")+"${2}")
+			ls[i], _ = replaceWord(l, old, new)
 		}
 	}
 	return []byte(strings.Join(ls, ""))
+}
+
+// argEdge reports whether c may stand next to a whole argument: a blank,
+// a quote (shell assignments, quoted grub.cfg words) or a line end.
+func argEdge(c byte) bool {
+	return c == ' ' || c == '\t' || c == '"' || c == '\'' || c == '\n' || c == '\r'
+}
+
+// replaceWord swaps every whole-argument occurrence of old in s for new:
+// root=/dev/vda1 is replaced, root=/dev/vda10 and xroot=/dev/vda1 are not.
+func replaceWord(s, old, new string) (string, bool) {
+	if old == "" {
+		return s, false
+	}
+	var b strings.Builder
+	changed := false
+	i := 0
+	for {
+		j := strings.Index(s[i:], old)
+		if j < 0 {
+			break
+		}
+		j += i
+		end := j + len(old)
+		b.WriteString(s[i:j])
+		if (j == 0 || argEdge(s[j-1])) && (end == len(s) || argEdge(s[end])) {
+			b.WriteString(new)
+			changed = true
+		} else {
+			b.WriteString(old)
+		}
+		i = end
+	}
+	if !changed {
+		return s, false
+	}
+	b.WriteString(s[i:])
+	return b.String(), true
+}
+
+// ReplaceLineArg swaps the whole argument old for new on the 1-based line
+// n only: one kernel line of a grub.cfg or menu.lst (Entry.Line). It is
+// false, with data unchanged, when that line does not hold old.
+func ReplaceLineArg(data []byte, n int, old, new string) ([]byte, bool) {
+	ls := strings.SplitAfter(string(data), "\n")
+	if n < 1 || n > len(ls) {
+		return data, false
+	}
+	l, ok := replaceWord(ls[n-1], old, new)
+	if !ok {
+		return data, false
+	}
+	ls[n-1] = l
+	return []byte(strings.Join(ls, "")), true
+}
+
+// ReplaceBLSOption swaps the whole argument old for new on the "options"
+// lines of a BLS entry. It is false when none holds it literally: in an
+// entry whose options are $kernelopts the argument is grubenv's
+// (ReplaceKernelopts).
+func ReplaceBLSOption(data []byte, old, new string) ([]byte, bool) {
+	ls := strings.SplitAfter(string(data), "\n")
+	changed := false
+	for i, l := range ls {
+		if f := strings.Fields(l); len(f) == 0 || f[0] != "options" {
+			continue
+		}
+		if nl, ok := replaceWord(l, old, new); ok {
+			ls[i], changed = nl, true
+		}
+	}
+	if !changed {
+		return data, false
+	}
+	return []byte(strings.Join(ls, "")), true
+}
+
+// ReplaceCmdlineArg swaps the whole argument old for new in a command line
+// file (/etc/kernel/cmdline); false when it does not hold old.
+func ReplaceCmdlineArg(data []byte, old, new string) ([]byte, bool) {
+	s, ok := replaceWord(string(data), old, new)
+	return []byte(s), ok
+}
+
+// ReplaceKernelopts swaps the whole argument old for new in kernelopts= of
+// a grubenv block, keeping a 1024-byte block at 1024 bytes ('#' padding
+// taken or given back). False when kernelopts does not hold old or the
+// block has no room.
+func ReplaceKernelopts(data []byte, old, new string) ([]byte, bool) {
+	start, end, ok := kerneloptsLine(string(data))
+	if !ok {
+		return data, false
+	}
+	s := string(data)
+	// The value only: the argument's left edge is the "=" of kernelopts=.
+	start += len("kernelopts=")
+	l, ok := replaceWord(s[start:end], old, new)
+	if !ok {
+		return data, false
+	}
+	return fitBlock(data, s[:start]+l+s[end:])
+}
+
+// kerneloptsLine finds the kernelopts= line of a grubenv block: its start
+// and the index of its "\n".
+func kerneloptsLine(s string) (start, end int, ok bool) {
+	if strings.HasPrefix(s, "kernelopts=") {
+		start = 0
+	} else if i := strings.Index(s, "\nkernelopts="); i >= 0 {
+		start = i + 1
+	} else {
+		return 0, 0, false
+	}
+	end = strings.IndexByte(s[start:], '\n')
+	if end < 0 {
+		return 0, 0, false
+	}
+	return start, start + end, true
+}
+
+// fitBlock returns out for a grubenv whose original bytes were data: GRUB
+// reads the block as exactly 1024 bytes, so a 1024-byte block keeps its
+// size by the '#' padding at its end (false when out grew past the
+// padding there is).
+func fitBlock(data []byte, out string) ([]byte, bool) {
+	if len(data) != 1024 {
+		return []byte(out), true
+	}
+	switch grow := len(out) - len(data); {
+	case grow > 0:
+		if !strings.HasSuffix(out, strings.Repeat("#", grow)) {
+			return data, false
+		}
+		out = out[:len(out)-grow]
+	case grow < 0:
+		out += strings.Repeat("#", -grow)
+	}
+	return []byte(out), true
 }
 
 // AppendArg adds arg to a one-line command line file (/etc/kernel/cmdline).
@@ -123,25 +260,9 @@ func AddBLSOption(data []byte, arg string) ([]byte, bool) {
 // grows, and a block without room is left alone (false).
 func AddKernelopts(data []byte, arg string) ([]byte, bool) {
 	s := string(data)
-	i := strings.Index(s, "\nkernelopts=")
-	start := i + 1
-	if strings.HasPrefix(s, "kernelopts=") {
-		start = 0
-	} else if i < 0 {
+	start, end, ok := kerneloptsLine(s)
+	if !ok {
 		return data, false
 	}
-	end := strings.IndexByte(s[start:], '\n')
-	if end < 0 {
-		return data, false
-	}
-	end += start
-	out := s[:start] + strings.TrimRight(s[start:end], " ") + " " + arg + s[end:]
-	if len(data) == 1024 {
-		grow := len(out) - len(s)
-		if !strings.HasSuffix(out, strings.Repeat("#", grow)) {
-			return data, false
-		}
-		out = out[:len(out)-grow]
-	}
-	return []byte(out), true
+	return fitBlock(data, s[:start]+strings.TrimRight(s[start:end], " ")+" "+arg+s[end:])
 }

@@ -62,6 +62,14 @@ func FuzzParsers(f *testing.F) {
 			t.Fatalf("options without %s after AddBLSOption:\n%q", arg, b)
 		}
 		_ = ReplaceArg(data, "root=/dev/vda1", "root=UUID=$1")
+		if b, ok := ReplaceKernelopts(data, "root=/dev/vda1", "root=UUID=$1"); ok && len(data) == 1024 && len(b) != 1024 {
+			t.Fatalf("grubenv block of 1024 bytes became %d", len(b))
+		}
+		for n := range 3 {
+			if b, ok := ReplaceLineArg(data, n, "root=/dev/vda1", "root=UUID=$1"); !ok && string(b) != string(data) {
+				t.Fatalf("ReplaceLineArg changed line %d without saying so", n)
+			}
+		}
 		_ = AppendArg(data, arg)
 	})
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/prepagent/prepagent/pkg/obsupload"
 )
 
 // BuildSpec is `prepctl build`: every input of every step.
@@ -107,6 +109,10 @@ func errFields(err error) []string {
 	var ae *APIError
 	if errors.As(err, &ae) {
 		return []string{"http_status", fmt.Sprint(ae.StatusCode), "error_code", ae.Code, "request_id", ae.RequestID}
+	}
+	var oe *obsupload.Error
+	if errors.As(err, &oe) {
+		return []string{"http_status", fmt.Sprint(oe.StatusCode), "error_code", oe.Code, "request_id", oe.RequestID}
 	}
 	return nil
 }
@@ -320,8 +326,8 @@ func (f *Flow) verdictStep(ctx context.Context, step string, b BuildSpec, st *St
 		if !(*v).Ready {
 			return true, fmt.Errorf("run %s: %w (failed: %v): no image created", (*v).RunID, ErrNotReady, (*v).Failed)
 		}
-		f.emit(StepWait, EventProgress, fmt.Sprintf("READY: %s, os_version %q, min_disk %d, boot %s, root disk serial %s",
-			nonEmpty((*v).OS, "?"), (*v).Image.OSVersion, (*v).Image.MinDisk, nonEmpty((*v).Image.BootMode, "?"), (*v).Image.RootDiskSerial), "run_id", (*v).RunID)
+		f.emit(StepWait, EventProgress, fmt.Sprintf("READY: %s, os_version %q, min_disk %d, boot %s, root disk serial %s%s",
+			nonEmpty((*v).OS, "?"), (*v).Image.OSVersion, (*v).Image.MinDisk, nonEmpty((*v).Image.BootMode, "?"), (*v).Image.RootDiskSerial, guestSays((*v).Image)), "run_id", (*v).RunID)
 		return true, nil
 	}
 	// StepImage

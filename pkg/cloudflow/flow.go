@@ -453,7 +453,7 @@ func (f *Flow) CheckImage(ctx context.Context, r ImageRequest, v *Verdict) (*Che
 	}
 	got := strings.ToLower(v.Image.RootDiskSerial)
 	if got == "" {
-		return nil, fmt.Errorf("%w: run %s reports no root_disk_serial, so nothing proves the OS is on data volume %s (run prepagent with --expect-volume %s): no image created", ErrSerial, v.RunID, dv.ID, dv.ID)
+		return nil, fmt.Errorf("%w: run %s reports no root_disk_serial%s, so nothing proves the OS is on data volume %s (run prepagent with --expect-volume %s): no image created", ErrSerial, v.RunID, guestSays(v.Image), dv.ID, dv.ID)
 	}
 	if got != want {
 		return nil, fmt.Errorf("%w: run %s says the root disk serial is %q, data volume %s gives %q: no image created", ErrSerial, v.RunID, v.Image.RootDiskSerial, dv.ID, want)
@@ -482,6 +482,15 @@ func (f *Flow) CheckImage(ctx context.Context, r ImageRequest, v *Verdict) (*Che
 		c.Firmware = "uefi"
 	}
 	return c, nil
+}
+
+// guestSays quotes the report's reason for missing image facts, "" when
+// it gives none (every fact known, or a prepagent that predates it).
+func guestSays(img report.Image) string {
+	if img.Reason == "" {
+		return ""
+	}
+	return " (the guest says: " + img.Reason + ")"
 }
 
 // StopIfRunning stops the server (SOFT) unless it is already SHUTOFF,

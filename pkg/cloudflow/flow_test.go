@@ -535,16 +535,18 @@ func TestImageRefused(t *testing.T) {
 		name    string
 		console func(fakecloud.ServerInfo) string
 		want    error
+		text    string // in the error
 	}{
 		{"not ready", func(s fakecloud.ServerInfo) string {
 			return fakecloud.VerdictConsole(fakecloud.SampleReport("run-2", false, s.DataVolume[:20]), "run-2", false, []string{"initramfs-drivers"})
-		}, cloudflow.ErrNotReady},
+		}, cloudflow.ErrNotReady, ""},
 		{"serial of the system volume", func(s fakecloud.ServerInfo) string {
 			return fakecloud.VerdictConsole(fakecloud.SampleReport("run-3", true, s.SystemVolume[:20]), "run-3", true, nil)
-		}, cloudflow.ErrSerial},
+		}, cloudflow.ErrSerial, ""},
+		// The guest's reason for the missing fact reaches the operator.
 		{"no serial", func(s fakecloud.ServerInfo) string {
 			return fakecloud.VerdictConsole(fakecloud.SampleReport("run-4", true, ""), "run-4", true, nil)
-		}, cloudflow.ErrSerial},
+		}, cloudflow.ErrSerial, "reports no root_disk_serial (the guest says: root_disk_serial unknown: disk vdb reports no serial)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, id := readyEnv(t)
@@ -554,8 +556,8 @@ func TestImageRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = e.flow.CheckImage(context.Background(), imageReq(id), v)
-			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), "no image created") {
-				t.Errorf("CheckImage = %v, want %v", err, tc.want)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), "no image created") || !strings.Contains(err.Error(), tc.text) {
+				t.Errorf("CheckImage = %v, want %v with %q", err, tc.want, tc.text)
 			}
 			if n := len(e.fake.Requests(fakecloud.CreateImage)) + len(e.fake.Requests(fakecloud.StopServers)); n != 0 {
 				t.Errorf("%d stop/image requests sent", n)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core"
@@ -17,6 +18,7 @@ import (
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/provider"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/config"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/def"
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/httphandler"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/region"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/sdkerr"
 	ecs "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/ecs/v2"
@@ -28,6 +30,9 @@ import (
 	ims "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/ims/v2"
 	imsmodel "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/ims/v2/model"
 	imsregion "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/ims/v2/region"
+
+	"github.com/prepagent/prepagent/pkg/backoff"
+	"github.com/prepagent/prepagent/pkg/obsupload"
 )
 
 // Environment variables read by NewHuawei besides the SDK's own
@@ -37,6 +42,7 @@ const (
 	EnvIMSEndpoint = "PREPCTL_IMS_ENDPOINT"
 	EnvECSEndpoint = "PREPCTL_ECS_ENDPOINT"
 	EnvEVSEndpoint = "PREPCTL_EVS_ENDPOINT"
+	EnvOBSEndpoint = "PREPCTL_OBS_ENDPOINT"
 )
 
 // HuaweiConfig says where and as whom to call the API.
@@ -54,6 +60,9 @@ type HuaweiConfig struct {
 	// Endpoints override the region's public ones (dedicated regions,
 	// tests). With an endpoint and a project ID the SDK never calls IAM.
 	IMSEndpoint, ECSEndpoint, EVSEndpoint string
+	// IMSOnly builds the IMS client alone (prepctl import): neither ECS
+	// nor EVS needs an endpoint then, and their calls fail.
+	IMSOnly bool
 	// Timeout of one HTTP request (default 60s).
 	Timeout time.Duration
 	Retry   Retry
@@ -72,6 +81,12 @@ type Huawei struct {
 	ecs *ecs.EcsClient
 	evs *evs.EvsClient
 	cfg HuaweiConfig
+	// cred signs every call; OBS gets its keys (Keys).
+	cred auth.ICredential
+	// retryAfter maps the X-Request-Id of a throttled or failed answer to
+	// its Retry-After: the SDK's error keeps the request ID but drops
+	// the headers, so a response handler notes the delay on the way in.
+	retryAfter sync.Map
 }
 
 // NewHuawei builds the three clients. It fails early on missing
@@ -92,9 +107,13 @@ func NewHuawei(cfg HuaweiConfig) (*Huawei, error) {
 		// "{project_id}" in the path when given endpoints.
 		return nil, fmt.Errorf("%w: a project ID (--project or HUAWEICLOUD_SDK_PROJECT_ID) is required with custom endpoints", ErrInput)
 	}
+	services := [][2]string{{"ims", cfg.IMSEndpoint}, {"ecs", cfg.ECSEndpoint}, {"evs", cfg.EVSEndpoint}}
+	if cfg.IMSOnly {
+		services = services[:1]
+	}
 	if cfg.Region == "" {
 		var miss []string
-		for _, e := range [][2]string{{"ims", cfg.IMSEndpoint}, {"ecs", cfg.ECSEndpoint}, {"evs", cfg.EVSEndpoint}} {
+		for _, e := range services {
 			if e[1] == "" {
 				miss = append(miss, "--"+e[0]+"-endpoint")
 			}
@@ -107,9 +126,10 @@ func NewHuawei(cfg HuaweiConfig) (*Huawei, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Huawei{cfg: cfg}
+	h := &Huawei{cfg: cfg, cred: cred}
+	handler := httphandler.NewHttpHandler().AddResponseHandler(h.noteRetryAfter)
 	build := func(svc string, b *core.HcHttpClientBuilder, endpoint string, regionOf func(string) (*region.Region, error)) (*core.HcHttpClient, error) {
-		b = b.WithCredential(cred).WithHttpConfig(config.DefaultHttpConfig().WithTimeout(cfg.Timeout).WithUserAgent(cfg.UserAgent))
+		b = b.WithCredential(cred).WithHttpConfig(config.DefaultHttpConfig().WithTimeout(cfg.Timeout).WithUserAgent(cfg.UserAgent).WithHttpHandler(handler))
 		switch {
 		case endpoint != "":
 			b = b.WithEndpoints([]string{endpoint})
@@ -133,6 +153,9 @@ func NewHuawei(cfg HuaweiConfig) (*Huawei, error) {
 		return nil, err
 	}
 	h.ims = ims.NewImsClient(c)
+	if cfg.IMSOnly {
+		return h, nil
+	}
 	if c, err = build("ECS", ecs.EcsClientBuilder(), cfg.ECSEndpoint, ecsregion.SafeValueOf); err != nil {
 		return nil, err
 	}
@@ -142,6 +165,21 @@ func NewHuawei(cfg HuaweiConfig) (*Huawei, error) {
 	}
 	h.evs = evs.NewEvsClient(c)
 	return h, nil
+}
+
+// Keys are the access key, secret key and (temporary credentials)
+// security token the clients sign with: OBS signs with the same.
+func (h *Huawei) Keys() (ak, sk, securityToken string, err error) {
+	bc, ok := h.cred.(*auth.BasicCredentials)
+	if !ok || bc.AK == "" || bc.SK == "" {
+		return "", "", "", fmt.Errorf("%w: %T carries no access key for OBS", ErrCredentials, h.cred)
+	}
+	return bc.AK, bc.SK, bc.SecurityToken, nil
+}
+
+// errNoClient answers an ECS or EVS call of an IMS-only client.
+func (h *Huawei) errNoClient(svc string) error {
+	return fmt.Errorf("%w: this client was built for IMS only, not %s", ErrInput, svc)
 }
 
 // Environment variables of the SDK's credential providers.
@@ -221,6 +259,18 @@ func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
+// noteRetryAfter remembers the Retry-After of a retryable answer by its
+// request ID, for apiError to attach to the *APIError.
+func (h *Huawei) noteRetryAfter(resp http.Response) {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500 {
+		return
+	}
+	id := resp.Header.Get("X-Request-Id")
+	if d := backoff.RetryAfter(resp.Header.Get("Retry-After"), time.Now()); d > 0 && id != "" {
+		h.retryAfter.Store(id, d)
+	}
+}
+
 // call runs one SDK call with retries and turns SDK errors into *APIError.
 func (h *Huawei) call(ctx context.Context, op string, fn func() error) error {
 	return h.callIdem(ctx, op, false, fn)
@@ -233,17 +283,21 @@ func (h *Huawei) callIdem(ctx context.Context, op string, idempotent bool, fn fu
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		return apiError(op, idempotent, fn())
+		return h.apiError(op, idempotent, fn())
 	})
 }
 
-func apiError(op string, idempotent bool, err error) error {
+func (h *Huawei) apiError(op string, idempotent bool, err error) error {
 	if err == nil {
 		return nil
 	}
 	var sre *sdkerr.ServiceResponseError
 	if errors.As(err, &sre) {
-		return &APIError{Op: op, StatusCode: sre.StatusCode, Code: sre.ErrorCode, Message: sre.ErrorMessage, RequestID: sre.RequestId}
+		ae := &APIError{Op: op, StatusCode: sre.StatusCode, Code: sre.ErrorCode, Message: sre.ErrorMessage, RequestID: sre.RequestId}
+		if d, ok := h.retryAfter.LoadAndDelete(sre.RequestId); ok && sre.RequestId != "" {
+			ae.RetryAfter = d.(time.Duration)
+		}
+		return ae
 	}
 	// The SDK hands back net/http's *url.Error when no answer came.
 	var ue *url.Error
@@ -332,6 +386,9 @@ func (h *Huawei) DeleteImage(ctx context.Context, imageID string) error {
 
 // Flavor is GET /v1/{project_id}/cloudservers/flavors?flavor_id=…
 func (h *Huawei) Flavor(ctx context.Context, flavorID, az string) (Flavor, error) {
+	if h.ecs == nil {
+		return Flavor{}, h.errNoClient("ECS")
+	}
 	req := &ecsmodel.ListFlavorsRequest{FlavorId: &flavorID, AvailabilityZone: strPtr(az)}
 	var resp *ecsmodel.ListFlavorsResponse
 	err := h.call(ctx, "look up flavor "+flavorID, func() (err error) {
@@ -360,6 +417,9 @@ func (h *Huawei) Flavor(ctx context.Context, flavorID, az string) (Flavor, error
 // CreateServer is POST /v1/{project_id}/cloudservers with the body of
 // the documents: one system and one data volume, IsoImage metadata.
 func (h *Huawei) CreateServer(ctx context.Context, s ServerSpec) (string, []string, error) {
+	if h.ecs == nil {
+		return "", nil, h.errNoClient("ECS")
+	}
 	var rootType ecsmodel.PostPaidServerRootVolumeVolumetype
 	if err := rootType.UnmarshalJSON([]byte(strconv.Quote(s.VolumeType))); err != nil {
 		return "", nil, fmt.Errorf("volume type %q: %w", s.VolumeType, err)
@@ -406,6 +466,9 @@ func (h *Huawei) CreateServer(ctx context.Context, s ServerSpec) (string, []stri
 
 // ServerJob is ECS GET /v1/{project_id}/jobs/{job_id}.
 func (h *Huawei) ServerJob(ctx context.Context, jobID string) (Job, error) {
+	if h.ecs == nil {
+		return Job{}, h.errNoClient("ECS")
+	}
 	var resp *ecsmodel.ShowJobResponse
 	err := h.call(ctx, "query ECS job "+jobID, func() (err error) {
 		resp, err = h.ecs.ShowJob(&ecsmodel.ShowJobRequest{JobId: jobID})
@@ -438,6 +501,9 @@ func (h *Huawei) ServerJob(ctx context.Context, jobID string) (Job, error) {
 
 // Server is GET /v1/{project_id}/cloudservers/{server_id}.
 func (h *Huawei) Server(ctx context.Context, id string) (Server, error) {
+	if h.ecs == nil {
+		return Server{}, h.errNoClient("ECS")
+	}
 	var resp *ecsmodel.ShowServerResponse
 	err := h.call(ctx, "show server "+id, func() (err error) {
 		resp, err = h.ecs.ShowServer(&ecsmodel.ShowServerRequest{ServerId: id})
@@ -460,6 +526,9 @@ func (h *Huawei) Server(ctx context.Context, id string) (Server, error) {
 // SetServerMetadata is POST /v1/{project_id}/cloudservers/{id}/metadata,
 // which merges the keys into the server's metadata.
 func (h *Huawei) SetServerMetadata(ctx context.Context, id string, md map[string]string) error {
+	if h.ecs == nil {
+		return h.errNoClient("ECS")
+	}
 	return h.call(ctx, "set metadata of server "+id, func() error {
 		_, err := h.ecs.UpdateServerMetadata(&ecsmodel.UpdateServerMetadataRequest{ServerId: id,
 			Body: &ecsmodel.UpdateServerMetadataRequestBody{Metadata: md}})
@@ -510,6 +579,9 @@ func consoleRequestDef() *def.HttpRequestDef {
 // {"os-getConsoleOutput":{"length":N}}: the last N lines, or the whole
 // log when lines <= 0 (sent as -1).
 func (h *Huawei) ConsoleOutput(ctx context.Context, id string, lines int) (string, error) {
+	if h.ecs == nil {
+		return "", h.errNoClient("ECS")
+	}
 	if lines <= 0 {
 		lines = -1
 	}
@@ -533,6 +605,9 @@ func (h *Huawei) ConsoleOutput(ctx context.Context, id string, lines int) (strin
 // StopServer is POST /v1/{project_id}/cloudservers/action {"os-stop":…}.
 // SOFT lets the guest flush its file systems before the image is taken.
 func (h *Huawei) StopServer(ctx context.Context, id string) (string, error) {
+	if h.ecs == nil {
+		return "", h.errNoClient("ECS")
+	}
 	soft := ecsmodel.GetBatchStopServersOptionTypeEnum().SOFT
 	var resp *ecsmodel.BatchStopServersResponse
 	err := h.call(ctx, "stop server "+id, func() (err error) {
@@ -548,6 +623,9 @@ func (h *Huawei) StopServer(ctx context.Context, id string) (string, error) {
 
 // DeleteServer is POST /v1/{project_id}/cloudservers/delete.
 func (h *Huawei) DeleteServer(ctx context.Context, id string, deleteVolumes bool) (string, error) {
+	if h.ecs == nil {
+		return "", h.errNoClient("ECS")
+	}
 	f := false
 	var resp *ecsmodel.DeleteServersResponse
 	err := h.call(ctx, "delete server "+id, func() (err error) {
@@ -563,6 +641,9 @@ func (h *Huawei) DeleteServer(ctx context.Context, id string, deleteVolumes bool
 
 // Volume is EVS GET /v2/{project_id}/cloudvolumes/{volume_id}.
 func (h *Huawei) Volume(ctx context.Context, id string) (VolumeInfo, error) {
+	if h.evs == nil {
+		return VolumeInfo{}, h.errNoClient("EVS")
+	}
 	var resp *evsmodel.ShowVolumeResponse
 	err := h.call(ctx, "show volume "+id, func() (err error) {
 		resp, err = h.evs.ShowVolume(&evsmodel.ShowVolumeRequest{VolumeId: id})
@@ -594,4 +675,26 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// OBSEndpoint is the OBS endpoint to use: the one given, else the
+// region's public one.
+func OBSEndpoint(endpoint, region string) (string, error) {
+	switch {
+	case endpoint != "":
+		return endpoint, nil
+	case region != "":
+		return obsupload.EndpointFor(region), nil
+	}
+	return "", fmt.Errorf("%w: no OBS endpoint: give --region (or %s) or --obs-endpoint (or %s)", ErrInput, EnvRegion, EnvOBSEndpoint)
+}
+
+// NewOBS is an OBS client signing with the same keys as h, with its
+// request timeout and User-Agent.
+func (h *Huawei) NewOBS(endpoint string) (*obsupload.OBS, error) {
+	ak, sk, token, err := h.Keys()
+	if err != nil {
+		return nil, err
+	}
+	return obsupload.NewOBS(obsupload.Config{Endpoint: endpoint, AK: ak, SK: sk, SecurityToken: token, Timeout: h.cfg.Timeout, UserAgent: h.cfg.UserAgent})
 }

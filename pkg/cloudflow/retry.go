@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
+
+	"github.com/prepagent/prepagent/pkg/backoff"
 )
 
 // APIError is an error response of the cloud: what users need to report
@@ -16,6 +17,8 @@ type APIError struct {
 	Code       string // error_code, e.g. "Ecs.0000"
 	Message    string // error_msg
 	RequestID  string // X-Request-Id
+	// RetryAfter is the answer's Retry-After (throttling), 0 if none.
+	RetryAfter time.Duration
 }
 
 func (e *APIError) Error() string {
@@ -63,42 +66,19 @@ func (e *TransportError) Unwrap() error { return e.Err }
 
 // do runs fn until it succeeds, returns a non-retryable error, runs out
 // of attempts or ctx ends. Retried are *APIError values that are
-// Retryable and idempotent *TransportError values: a network error on a
-// create call without a client token may have created the resource, so
-// repeating it blindly could leak a second server.
+// Retryable (waiting at least their Retry-After) and idempotent
+// *TransportError values: a network error on a create call without a
+// client token may have created the resource, so repeating it blindly
+// could leak a second server.
 func (r Retry) do(ctx context.Context, onRetry func(err error, delay time.Duration), fn func() error) error {
-	attempts := max(r.Attempts, 1)
-	delay := r.Base
-	var err error
-	for i := 0; i < attempts; i++ {
-		if err = fn(); err == nil {
-			return nil
-		}
-		var ae *APIError
-		var te *TransportError
-		retry := (errors.As(err, &ae) && ae.Retryable()) || (errors.As(err, &te) && te.Idempotent)
-		if !retry || i == attempts-1 {
-			return err
-		}
-		// Jitter (±25%) keeps parallel builds from retrying in step.
-		d := delay
-		if d > 0 {
-			d = d*3/4 + time.Duration(rand.Int64N(int64(d)/2+1))
-		}
-		if onRetry != nil {
-			onRetry(err, d)
-		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w (while retrying after: %v)", ctx.Err(), err)
-		case <-t.C:
-		}
-		delay *= 2
-		if r.Max > 0 && delay > r.Max {
-			delay = r.Max
-		}
+	return backoff.Policy(r).Do(ctx, retryable, onRetry, fn)
+}
+
+func retryable(err error) (bool, time.Duration) {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Retryable() {
+		return true, ae.RetryAfter
 	}
-	return err
+	var te *TransportError
+	return errors.As(err, &te) && te.Idempotent, 0
 }

@@ -85,6 +85,9 @@ func LoadState(path, name string) (*State, error) {
 	if err := json.Unmarshal(b, st); err != nil {
 		return nil, fmt.Errorf("parse state %s: %w", path, err)
 	}
+	if k := stateKind(b); k != "" {
+		return nil, fmt.Errorf("%w: state %s belongs to a prepctl %s, not a build (use another --state file)", ErrInput, path, k)
+	}
 	st.path = path
 	if st.Version != StateVersion {
 		return nil, fmt.Errorf("state %s: version %d, this prepctl reads %d", path, st.Version, StateVersion)
@@ -103,15 +106,20 @@ func (st *State) Save() error {
 		return nil
 	}
 	st.Updated = time.Now().UTC().Format(time.RFC3339)
-	b, err := json.MarshalIndent(st, "", "  ")
+	return saveJSON(st.path, st)
+}
+
+// saveJSON writes v as indented JSON to path through a temporary file in
+// the same directory, synced, then renamed over path.
+func saveJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
 	b = append(b, '\n')
-	dir := filepath.Dir(st.path)
-	f, err := os.CreateTemp(dir, ".prepctl-state-*")
+	f, err := os.CreateTemp(filepath.Dir(path), ".prepctl-state-*")
 	if err != nil {
-		return fmt.Errorf("save state %s: %w", st.path, err)
+		return fmt.Errorf("save state %s: %w", path, err)
 	}
 	tmp := f.Name()
 	_, err = f.Write(b)
@@ -122,14 +130,24 @@ func (st *State) Save() error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, st.path)
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("save state %s: %w", st.path, err)
+		return fmt.Errorf("save state %s: %w", path, err)
 	}
 	return nil
 }
 
 // Path is where the state is saved.
 func (st *State) Path() string { return st.path }
+
+// stateKind is the "kind" of a state file: "" for a build's (they have
+// none), "import" for `prepctl import`'s.
+func stateKind(b []byte) string {
+	var k struct {
+		Kind string `json:"kind"`
+	}
+	_ = json.Unmarshal(b, &k)
+	return k.Kind
+}

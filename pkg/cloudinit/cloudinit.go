@@ -99,8 +99,9 @@ type Detail struct {
 	CleanScripts []string `json:"clean_scripts,omitempty"`
 	// Policy lists settings that stop password or root-key injection.
 	Policy []string `json:"password_policy,omitempty"`
-	// Zeroconf is the NOZEROCONF state (RHEL family only): "ok: <line>",
-	// "missing".
+	// Zeroconf is the NOZEROCONF state (families whose initscripts add
+	// the link-local route, pkg/distro: the Red Hat family): "ok:
+	// <line>", "missing".
 	Zeroconf string `json:"nozeroconf,omitempty"`
 
 	cfg *Config // the merged configuration Inspect read
@@ -113,7 +114,7 @@ func Inspect(root *rootfs.Root, info osinfo.Info) (*Detail, error) {
 	if d.Install, err = FindInstall(root); err != nil {
 		return nil, err
 	}
-	if info.Family == osinfo.RHEL {
+	if info.Distro().CloudInit.Zeroconf {
 		if d.Zeroconf, err = zeroconf(root); err != nil {
 			return nil, err
 		}

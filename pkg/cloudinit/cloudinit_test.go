@@ -12,8 +12,8 @@ import (
 
 	"github.com/prepagent/prepagent/internal/testroot"
 	"github.com/prepagent/prepagent/pkg/check"
+	"github.com/prepagent/prepagent/pkg/distro"
 	"github.com/prepagent/prepagent/pkg/journal"
-	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/report"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 	"github.com/prepagent/prepagent/pkg/runner"
@@ -223,8 +223,9 @@ func TestAbsentOnCentOS(t *testing.T) {
 }
 
 func TestInstallCommands(t *testing.T) {
-	for f, want := range map[string]string{"debian": "apt-get install cloud-init", "rhel": "yum install cloud-init", "suse": "zypper in cloud-init"} {
-		if got := InstallCommand(osinfoFamily(f)); got != want {
+	for f, want := range map[string]string{"debian": "apt-get install cloud-init", "rhel": "yum install cloud-init", "suse": "zypper in cloud-init",
+		"other": "install the distribution's cloud-init package", "": "install the distribution's cloud-init package"} {
+		if got := InstallCommand(distro.Name(f)); got != want {
 			t.Errorf("InstallCommand(%s) = %q, want %q", f, got, want)
 		}
 	}
@@ -286,5 +287,3 @@ func TestHostKeyRegeneration(t *testing.T) {
 		t.Errorf("disabled cloud-init regenerates keys, want not")
 	}
 }
-
-func osinfoFamily(s string) osinfo.Family { return osinfo.Family(s) }

@@ -8,8 +8,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/prepagent/prepagent/pkg/distro"
 	"github.com/prepagent/prepagent/pkg/ini"
-	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
 
@@ -39,17 +39,11 @@ var StageUnits = [][]string{
 	{"cloud-final.service"},
 }
 
-// InstallCommand is the command that installs cloud-init on family f.
-func InstallCommand(f osinfo.Family) string {
-	switch f {
-	case osinfo.Debian:
-		return "apt-get install cloud-init"
-	case osinfo.RHEL:
-		return "yum install cloud-init"
-	case osinfo.SUSE:
-		return "zypper in cloud-init"
-	}
-	return "install the distribution's cloud-init package"
+// InstallCommand is the command that installs cloud-init on family f
+// (pkg/distro's package facts).
+func InstallCommand(f distro.Name) string {
+	fam := distro.Lookup(f)
+	return fam.InstallHint(fam.CloudInit.Package)
 }
 
 // Install is what the prepared OS has of cloud-init.

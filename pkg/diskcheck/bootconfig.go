@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/prepagent/prepagent/pkg/blockdev"
 	"github.com/prepagent/prepagent/pkg/bootcfg"
 	"github.com/prepagent/prepagent/pkg/check"
-	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
 
@@ -31,11 +32,23 @@ type Cmdline struct {
 	// Where is "path:line" (and the GRUB variable for /etc/default/grub).
 	Where string `json:"where"`
 	Args  string `json:"args"`
-	// Generated is true for grub.cfg, which fix does not edit.
+	// Generated is true for lines a tool writes (grub.cfg, BLS): fix
+	// edits their root=/resume= in place, but the console only reaches
+	// them when they are regenerated.
 	Generated bool `json:"generated,omitempty"`
 	path      string
 	variable  string
+	// kind is where the line came from (a bootcfg.Kind, or cmdDefaults,
+	// cmdKernel) and line its 1-based line: what Fix edits.
+	kind bootcfg.Kind
+	line int
 }
+
+// Command line sources that are not boot entries.
+const (
+	cmdDefaults bootcfg.Kind = "defaults"       // GRUB_CMDLINE_LINUX* in /etc/default/grub
+	cmdKernel   bootcfg.Kind = "kernel-cmdline" // /etc/kernel/cmdline
+)
 
 // BootFinding is one problem on a command line.
 type BootFinding struct {
@@ -43,10 +56,11 @@ type BootFinding struct {
 	Problem string `json:"problem"`
 	// Blocking is false for warnings (no serial console).
 	Blocking bool `json:"blocking"`
-	// Replace maps an old argument to its fixed form (root=/dev/vda1 ->
-	// root=UUID=...); only set for /etc/default/grub.
+	// Old and New: fix replaces the argument Old by New (root=/dev/vda1
+	// -> root=UUID=...) on this command line, in the file it came from.
 	Old string `json:"old,omitempty"`
 	New string `json:"new,omitempty"`
+	cl  Cmdline
 }
 
 // BootDetail is the boot-config check's report detail.
@@ -72,17 +86,17 @@ func collectCmdlines(root *rootfs.Root) ([]Cmdline, bootcfg.Defaults, error) {
 	var out []Cmdline
 	for _, a := range bc.Defaults.Assigns {
 		if bootcfg.IsCmdlineVar(a.Name) {
-			out = append(out, Cmdline{Where: fmt.Sprintf("%s:%d %s", DefaultGrub, a.Line, a.Name), Args: a.Value, path: DefaultGrub, variable: a.Name})
+			out = append(out, Cmdline{Where: fmt.Sprintf("%s:%d %s", DefaultGrub, a.Line, a.Name), Args: a.Value, path: DefaultGrub, variable: a.Name, kind: cmdDefaults, line: a.Line})
 		}
 	}
 	for _, e := range bc.Entries {
 		if !e.HasArgs {
 			continue
 		}
-		out = append(out, Cmdline{Where: fmt.Sprintf("%s:%d", e.File, e.Line), Args: e.Args, Generated: e.Generated(), path: e.File})
+		out = append(out, Cmdline{Where: fmt.Sprintf("%s:%d", e.File, e.Line), Args: e.Args, Generated: e.Generated(), path: e.File, kind: e.Kind, line: e.Line})
 	}
 	if bc.HasKernelCmdline {
-		out = append(out, Cmdline{Where: bootcfg.KernelCmdline, Args: bc.KernelCmdline, path: bootcfg.KernelCmdline})
+		out = append(out, Cmdline{Where: bootcfg.KernelCmdline, Args: bc.KernelCmdline, path: bootcfg.KernelCmdline, kind: cmdKernel})
 	}
 	if bc.Defaults.Vars == nil {
 		bc.Defaults.Vars = map[string]string{}
@@ -92,7 +106,8 @@ func collectCmdlines(root *rootfs.Root) ([]Cmdline, bootcfg.Defaults, error) {
 
 // regenerate is the command that rebuilds grub.cfg for the family.
 func regenerate(env *check.Env) string {
-	return bootcfg.RegenerateHint(env.Root, env.OS.Family == osinfo.Debian, env.OS.Family == osinfo.RHEL, SerialConsole)
+	g := env.OS.Distro().Grub
+	return bootcfg.RegenerateHint(env.Root, g.Update, g.BLSGrubby, SerialConsole)
 }
 
 func (c BootConfig) scan(ctx context.Context, env *check.Env) (*BootDetail, error) {
@@ -118,6 +133,18 @@ func (c BootConfig) scan(ctx context.Context, env *check.Env) (*BootDetail, erro
 		if l, err = inspect(ctx, env, c.Src); err != nil {
 			return nil, err
 		}
+		if !env.Root.IsHost() {
+			// What the guest calls its disk, from the fstab and from
+			// every root= by kernel name, before resume= needs it.
+			l.learnFstab(c.Src)
+			for _, cl := range cls {
+				for _, a := range strings.Fields(cl.Args) {
+					if v, ok := strings.CutPrefix(a, "root="); ok && Classify(v) == NameKernel {
+						l.rootArg(c.Src, v)
+					}
+				}
+			}
+		}
 	}
 	if strings.EqualFold(vars["GRUB_DISABLE_LINUX_UUID"], "true") {
 		det.Findings = append(det.Findings, BootFinding{Where: DefaultGrub, Blocking: true,
@@ -135,15 +162,32 @@ func (c BootConfig) scan(ctx context.Context, env *check.Env) (*BootDetail, erro
 				continue
 			}
 			class := Classify(v)
-			f := BootFinding{Where: cl.Where}
+			f := BootFinding{Where: cl.Where, cl: cl}
 			switch {
 			case !Stable(class):
 				f.Problem = fmt.Sprintf("%s uses a %s name, which changes when the disk moves to another server", a, class)
 				f.Blocking = true
-				if cl.path == DefaultGrub && l != nil && l.RootDisk != "" {
-					if n, chain, err := l.where(c.Src, v); err == nil && l.onRootDisk(chain.Disks) {
-						if fs, ok := fsOf(l, n); ok && fs.UUID != "" {
+				if l != nil && l.RootDisk != "" {
+					n, chain, how, ok := c.resolveArg(env, l, k, v)
+					switch {
+					case !ok:
+						if how != "" {
+							f.Problem += "; " + how
+						}
+					case !l.onRootDisk(chain.Disks):
+						f.Problem += fmt.Sprintf("; %s is on %s, not on the image disk %s", n.Name, strings.Join(chain.Disks, ", "), l.RootDisk)
+					default:
+						fs, found := fsOf(l, n)
+						switch {
+						case !found || fs.UUID == "":
+							f.Problem += "; no filesystem UUID found on " + n.Name + " (blkid), fix it by hand"
+						case k == "resume" && fs.Type != "swap":
+							f.Problem += fmt.Sprintf("; %s holds %s, not swap: fix it by hand", n.Name, nonEmpty(fs.Type, "no filesystem blkid knows"))
+						default:
 							f.Old, f.New = a, k+"=UUID="+fs.UUID
+							if how != "" && v != "/dev/"+n.Name {
+								f.Problem += " (" + how + ")"
+							}
 						}
 					}
 				}
@@ -164,7 +208,7 @@ func (c BootConfig) scan(ctx context.Context, env *check.Env) (*BootDetail, erro
 			default:
 				continue
 			}
-			if cl.Generated && det.Regenerate != "" {
+			if cl.Generated && det.Regenerate != "" && f.New == "" {
 				f.Problem += "; regenerate with: " + det.Regenerate
 			}
 			det.Findings = append(det.Findings, f)
@@ -188,6 +232,33 @@ func (c BootConfig) scan(ctx context.Context, env *check.Env) (*BootDetail, erro
 		}
 	}
 	return det, nil
+}
+
+// resolveArg finds the device root=v or resume=v names. Under --root a
+// kernel name is the guest's (guestnames.go): root= is the filesystem at
+// the root, resume= a swap partition of the guest's disk; only when the
+// guest's disk is not known is the name looked up on the host, as fstab
+// does.
+// how says what the name was mapped through, or why it was not found.
+func (c BootConfig) resolveArg(env *check.Env, l *Layout, k, v string) (n *blockdev.Node, chain blockdev.Chain, how string, ok bool) {
+	if !env.Root.IsHost() && Classify(v) == NameKernel {
+		if k == "root" {
+			n, chain, how, ok = l.rootArg(c.Src, v)
+		} else {
+			n, chain, how, ok = l.byGuestDisk(c.Src, v, "swap")
+		}
+		if ok || how != "" {
+			return n, chain, how, ok
+		}
+	}
+	n, chain, err := l.where(c.Src, v)
+	switch {
+	case err != nil && isNotFound(err):
+		return nil, chain, nonEmpty(how, fmt.Sprintf("%s names no block device present", v)), false
+	case err != nil:
+		return nil, chain, "", false
+	}
+	return n, chain, "", true
 }
 
 // safeGrubEdit reports whether /etc/default/grub can be read and its
@@ -220,7 +291,10 @@ func (c BootConfig) Check(ctx context.Context, env *check.Env) (check.Result, er
 			blocking++
 		}
 		if f.New != "" {
-			fixes = append(fixes, fmt.Sprintf("%s: %s -> %s", DefaultGrub, f.Old, f.New))
+			fx := fmt.Sprintf("%s: %s -> %s", f.cl.path, f.Old, f.New)
+			if !slices.Contains(fixes, fx) {
+				fixes = append(fixes, fx)
+			}
 		}
 	}
 	if det.AddConsole {
@@ -229,8 +303,8 @@ func (c BootConfig) Check(ctx context.Context, env *check.Env) (check.Result, er
 	if len(fixes) > 0 {
 		res.Fixable = true
 		res.Fix = strings.Join(fixes, "; ")
-		if det.Regenerate != "" {
-			res.Fix += "; grub.cfg is not edited: run " + det.Regenerate
+		if det.AddConsole && det.Regenerate != "" {
+			res.Fix += "; grub.cfg gets the console when regenerated: run " + det.Regenerate
 		}
 	}
 	switch {
@@ -247,8 +321,14 @@ func (c BootConfig) Check(ctx context.Context, env *check.Env) (check.Result, er
 	return res, nil
 }
 
-// Fix implements check.Check: only /etc/default/grub is edited (console,
-// kernel names in GRUB_CMDLINE_LINUX*); grub.cfg must be regenerated.
+// Fix implements check.Check: each root=/resume= by an unstable name
+// that resolved to a filesystem on the image disk becomes UUID= where the
+// command line was read (/etc/default/grub, a grub.cfg or menu.lst
+// kernel line, a BLS entry's options or grubenv's kernelopts it expands,
+// /etc/kernel/cmdline), and the serial console goes into
+// GRUB_CMDLINE_LINUX. grub.cfg is edited in place, not regenerated: a
+// later update-grub writes the same root= from the fixed
+// /etc/default/grub (or from the filesystem UUID, its default).
 func (c BootConfig) Fix(ctx context.Context, env *check.Env, r check.Result) error {
 	det, ok := r.Detail.(*BootDetail)
 	if !ok {
@@ -257,26 +337,111 @@ func (c BootConfig) Fix(ctx context.Context, env *check.Env, r check.Result) err
 			return err
 		}
 	}
-	b, err := env.Edit.ReadFile(DefaultGrub)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", DefaultGrub, err)
-	}
-	out := b
+	ed := &bootEdits{env: env, files: map[string][]byte{}, orig: map[string][]byte{}}
 	for _, f := range det.Findings {
 		if f.New == "" {
 			continue
 		}
-		out = bootcfg.ReplaceArg(out, f.Old, f.New)
+		if err := ed.replace(f); err != nil {
+			return err
+		}
 	}
 	if det.AddConsole && safeGrubEdit(env) {
-		out = bootcfg.AddCmdlineLinux(out, SerialConsole, "")
+		b, p, err := ed.read(DefaultGrub)
+		if err != nil {
+			return err
+		}
+		ed.files[p] = bootcfg.AddCmdlineLinux(b, SerialConsole, "")
 	}
-	if bytes.Equal(out, b) {
-		return nil
+	return ed.write()
+}
+
+// bootEdits gathers the edited bytes of each boot configuration file, so
+// several findings in one file make one journaled change.
+type bootEdits struct {
+	env   *check.Env
+	files map[string][]byte // logical path -> bytes to write
+	orig  map[string][]byte // logical path -> bytes read
+	envs  []bootcfg.Grubenv // read on first need
+	read1 bool
+}
+
+// read returns the bytes to edit for logical path p, and the path to
+// write: p after its links (RHEL's /boot/grub2/grub.cfg may link to the
+// EFI copy), so a link stays a link.
+func (e *bootEdits) read(p string) ([]byte, string, error) {
+	if rp, err := e.env.Root.Resolve(p); err == nil {
+		p = rp
 	}
-	mode, err := fileMode(env, DefaultGrub)
+	if b, ok := e.files[p]; ok {
+		return b, p, nil
+	}
+	b, err := e.env.Edit.ReadFile(p)
+	if err != nil {
+		return nil, "", fmt.Errorf("read %s: %w", p, err)
+	}
+	e.files[p], e.orig[p] = b, b
+	return b, p, nil
+}
+
+// replace applies one finding's Old -> New to the file its command line
+// came from. A line that no longer holds Old (changed since the check) is
+// left alone.
+func (e *bootEdits) replace(f BootFinding) error {
+	b, p, err := e.read(f.cl.path)
 	if err != nil {
 		return err
 	}
-	return env.Edit.WriteFile(DefaultGrub, out, mode)
+	switch f.cl.kind {
+	case cmdDefaults:
+		e.files[p] = bootcfg.ReplaceArg(b, f.Old, f.New)
+	case cmdKernel:
+		e.files[p], _ = bootcfg.ReplaceCmdlineArg(b, f.Old, f.New)
+	case bootcfg.GrubCfg, bootcfg.MenuLst:
+		e.files[p], _ = bootcfg.ReplaceLineArg(b, f.cl.line, f.Old, f.New)
+	case bootcfg.BLS:
+		if nb, ok := bootcfg.ReplaceBLSOption(b, f.Old, f.New); ok {
+			e.files[p] = nb
+			return nil
+		}
+		// Not on its options line: the argument comes from $kernelopts.
+		if !e.read1 {
+			bc, err := bootcfg.Read(e.env.Root)
+			if err != nil {
+				return err
+			}
+			e.envs, e.read1 = bc.Grubenvs, true
+		}
+		for _, g := range e.envs {
+			gb, gp, err := e.read(g.Real)
+			if err != nil {
+				return err
+			}
+			if nb, ok := bootcfg.ReplaceKernelopts(gb, f.Old, f.New); ok {
+				e.files[gp] = nb
+			}
+		}
+	}
+	return nil
+}
+
+// write saves every changed file through the journal, in path order.
+func (e *bootEdits) write() error {
+	var ps []string
+	for p, b := range e.files {
+		if !bytes.Equal(b, e.orig[p]) {
+			ps = append(ps, p)
+		}
+	}
+	slices.Sort(ps)
+	for _, p := range ps {
+		mode, err := fileMode(e.env, p)
+		if err != nil {
+			return err
+		}
+		if err := e.env.Edit.WriteFile(p, e.files[p], mode); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -21,9 +21,12 @@
 // /etc/zypp/repos.d/*.repo. Reads on the host (live system or the host that
 // mounted --root): /proc/self/mountinfo, /sys (block devices, firmware/efi),
 // /dev/disk/by-id, whole-disk device nodes (read-only), and `blkid` output.
-// Writes (fix): /etc/fstab, /etc/default/grub, the apt/yum/zypper source
-// files above, all through the change journal. grub.cfg is never edited:
-// the report names the command that regenerates it.
+// Writes (fix): /etc/fstab, the boot configuration files that carry a
+// root=/resume= to rewrite (through pkg/bootcfg's edits: grub.cfg kernel
+// lines are edited in place, never regenerated), /etc/default/grub for the
+// serial console, the apt/yum/zypper source files above, all through the
+// change journal. Under --root the guest's own device names are mapped by
+// what is mounted where (guestnames.go).
 package diskcheck
 
 import (
@@ -32,6 +35,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sync"
 
 	"github.com/prepagent/prepagent/pkg/blockdev"
 	"github.com/prepagent/prepagent/pkg/check"
@@ -47,7 +51,11 @@ const (
 )
 
 // Sources are the host views the disk checks read. They are fields so
-// tests feed recorded trees; HostSources is the real machine.
+// tests feed recorded trees; HostSources is the real machine. A Sources
+// probes the block devices (blkid) once and keeps the answer: make one per
+// run and give it to the image facts and every disk check (the command
+// does), so a run starts blkid once. Nothing a run fixes changes the
+// host's filesystems.
 type Sources struct {
 	// Resolver reads sysfs, /dev/disk/by-id and device nodes.
 	Resolver *blockdev.Resolver
@@ -59,6 +67,14 @@ type Sources struct {
 	// node under Resolver.DevDir (tests feed recorded tables).
 	ReadTable  func(disk string) (*blockdev.Table, error)
 	ESPLoaders func(disk string, part int) ([]string, error)
+
+	probeOnce sync.Once
+	probed    []blockdev.FS
+	probeErr  error
+
+	// guests is what the checks of this run learned about the prepared
+	// OS's own disk names (guestnames.go).
+	guests guestDisks
 }
 
 func (s *Sources) table(disk string) (*blockdev.Table, error) {
@@ -106,8 +122,14 @@ func ChecksWith(src *Sources, o Options) []check.Check {
 	return []check.Check{RootDisk{Src: src, ExpectVolume: o.ExpectVolume}, Fstab{Src: src}, BootConfig{Src: src}, InstallMedia{}}
 }
 
-// probe lists the filesystems on the host's block devices.
+// probe lists the filesystems on the host's block devices: the first
+// call runs blkid, later ones share its answer (or its error).
 func (s *Sources) probe(ctx context.Context, env *check.Env) ([]blockdev.FS, error) {
+	s.probeOnce.Do(func() { s.probed, s.probeErr = s.runProbe(ctx, env) })
+	return s.probed, s.probeErr
+}
+
+func (s *Sources) runProbe(ctx context.Context, env *check.Env) ([]blockdev.FS, error) {
 	var out []byte
 	if s.Blkid != nil {
 		b, err := s.Blkid()

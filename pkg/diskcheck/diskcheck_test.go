@@ -144,6 +144,7 @@ func TestLayouts(t *testing.T) {
 			image:    report.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
 			evidence: "/ is xfs /dev/mapper/centos-root: dm-0 (centos-root) on vdb2 on vdb"},
 		{layout: "md-raid1", rootStatus: check.Fail, fstab: check.Warn,
+			image:    report.Image{Reason: report.ImageFactsUnknown + "/ (/dev/md127) is on 2 whole disks (vda, vdb), not one"},
 			evidence: "md127 (raid1) on [vda2 on vda + vdb1 on vdb]"},
 		{layout: "md-single", rootStatus: check.Pass, rootDisk: "vdb", fstab: check.Pass,
 			image:    report.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
@@ -159,8 +160,10 @@ func TestLayouts(t *testing.T) {
 			image:    report.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"},
 			evidence: "/boot is on vda, / is on vdb"},
 		{layout: "iso-root", rootStatus: check.Fail, rootDisk: "sr0", fstab: check.Warn,
+			image:    report.Image{Reason: report.ImageFactsUnknown + "/ is on the CD/DVD drive sr0"},
 			evidence: "/ is an iso9660 filesystem"},
 		{layout: "vanished", rootStatus: check.Warn, fstab: check.Fail, // the /dev/sr0 line
+			image:    report.Image{Reason: report.ImageFactsUnknown + "/ is not on a block device: read /sys/dev/block/254:18: no such block device in sysfs"},
 			evidence: "min_disk, boot_mode and root_disk_serial are not reported"},
 		{layout: "handwritten", rootStatus: check.Pass, rootDisk: "vdb", fstab: check.Fail,
 			image: report.Image{MinDisk: 50, BootMode: "bios", RootDiskSerial: "0f6e3c2a-1b4d-4e5f-8"}},
@@ -256,7 +259,7 @@ func TestFixLayouts(t *testing.T) {
 		files  []string // golden files after fix
 	}{
 		{"plain", check.Fixed, check.Warn, []string{"/etc/fstab", "/etc/default/grub"}},
-		{"handwritten", check.Fixed, check.Fail, []string{"/etc/fstab", "/etc/default/grub", "/boot/grub/grub.cfg"}},
+		{"handwritten", check.Fixed, check.Warn, []string{"/etc/fstab", "/etc/default/grub", "/boot/grub/grub.cfg"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.layout, func(t *testing.T) {
@@ -355,8 +358,24 @@ func TestUEFI(t *testing.T) {
 			if !strings.Contains(strings.Join(r.Evidence, "\n"), tc.text) {
 				t.Errorf("evidence lacks %q:\n%s", tc.text, strings.Join(r.Evidence, "\n"))
 			}
+			// An unknown boot mode is said, not silently left out.
+			wantReason := ""
+			if tc.mode == "" {
+				wantReason = "boot_mode unknown: no boot code, BIOS boot partition or ESP loader on vdb"
+			}
+			if rep.Image.Reason != wantReason || rep.Image.MinDisk == 0 {
+				t.Errorf("image = %+v, want min_disk and reason %q", rep.Image, wantReason)
+			}
 		})
 	}
+	t.Run("table-unreadable", func(t *testing.T) {
+		f := newFixture(t, "plain")
+		f.src.ReadTable = func(string) (*blockdev.Table, error) { return nil, errors.New("short read") }
+		rep := f.run(t, runner.ModeCheck, Options{}, "")
+		if want := "boot_mode unknown: the partition table of vdb could not be read: short read"; rep.Image.Reason != want || rep.Image.BootMode != "" {
+			t.Errorf("image = %+v, want reason %q", rep.Image, want)
+		}
+	})
 }
 
 // TestBadInput: unreadable or corrupt sources never give a pass.
@@ -432,6 +451,9 @@ func TestBadInput(t *testing.T) {
 		r := result(t, rep, IDRootDisk)
 		if r.Status != check.Fail || !strings.Contains(r.Summary, "has no serial") {
 			t.Errorf("root-disk = %s (%s), want fail: no serial", r.Status, r.Summary)
+		}
+		if want := "root_disk_serial unknown: disk vdb reports no serial"; rep.Image.Reason != want || rep.Image.RootDiskSerial != "" || rep.Image.MinDisk == 0 {
+			t.Errorf("image = %+v, want min_disk and reason %q", rep.Image, want)
 		}
 	})
 }
@@ -617,4 +639,48 @@ func TestFstabMissingRoot(t *testing.T) {
 			t.Errorf("fstab = %s fixable=%v\n%s", r.Status, r.Fixable, ev)
 		}
 	})
+}
+
+// TestBlkidOncePerRun: the image facts, root-disk, fstab (before and
+// after its fix) and boot-config all read the blkid probe, and a run
+// starts blkid once: they share one Sources.
+func TestBlkidOncePerRun(t *testing.T) {
+	for _, mode := range []runner.Mode{runner.ModeCheck, runner.ModeDryRun, runner.ModeFix} {
+		t.Run(string(mode), func(t *testing.T) {
+			f := newFixture(t, "handwritten")
+			out, err := os.ReadFile(filepath.Join(layouts, "handwritten", "blkid.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.src.Blkid = nil // through env.Cmd, as on a real host
+			blkid := 0
+			rec := &command.Recorder{Answer: func(c command.Cmd) (command.Result, error) {
+				if len(c.Argv) > 0 && c.Argv[0] == "blkid" {
+					blkid++
+					return command.Result{Stdout: out}, nil
+				}
+				return command.Result{}, nil
+			}}
+			rep, err := runner.Run(context.Background(), runner.Config{
+				Root: f.root, Mode: mode, Checks: ChecksWith(f.src, Options{}), Cmd: rec, Facts: f.src.ImageFacts,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if blkid != 1 {
+				t.Errorf("blkid ran %d times in one %s run, want 1 (calls: %q)", blkid, mode, rec.Calls)
+			}
+			// The shared probe is the real one: fstab resolved UUIDs
+			// through it, and the image facts found the disk.
+			if r := result(t, rep, IDFstab); r.Status == check.Error || strings.Contains(strings.Join(r.Evidence, "\n"), "blkid failed") {
+				t.Errorf("fstab = %s (%s): the shared probe was not used", r.Status, r.Summary)
+			}
+			if rep.Image.MinDisk == 0 {
+				t.Errorf("image facts lack min_disk: %+v", rep.Image)
+			}
+			if mode != runner.ModeCheck && len(rep.Changes) == 0 {
+				t.Errorf("%s changed nothing: the fstab re-check after a fix was not exercised", mode)
+			}
+		})
+	}
 }

@@ -129,6 +129,9 @@ func (c Fstab) scan(ctx context.Context, env *check.Env) (*FstabDetail, *Layout,
 		return nil, nil, err
 	}
 	det.RootDisk = l.RootDisk
+	if !env.Root.IsHost() {
+		l.learnFstab(c.Src)
+	}
 	for _, e := range f.Entries() {
 		if !blockEntry(e) {
 			continue
@@ -155,16 +158,33 @@ func (c Fstab) scan(ctx context.Context, env *check.Env) (*FstabDetail, *Layout,
 		var n *blockdev.Node
 		var chain blockdev.Chain
 		var err error
-		byMount := false
-		if !env.Root.IsHost() && fd.Naming == NameKernel && !e.IsSwap() {
-			n, chain, byMount = l.mountedAt(c.Src, e.File)
+		// Under --root a kernel name is the guest's (guestnames.go):
+		// mapped by its mount point, else through the guest's disk.
+		byMount, byGuest := false, false
+		var guestHow string
+		if !env.Root.IsHost() && fd.Naming == NameKernel {
+			if !e.IsSwap() {
+				n, chain, byMount = l.mountedAt(c.Src, e.File)
+			}
+			if !byMount {
+				n, chain, guestHow, byGuest = l.byGuestDisk(c.Src, e.Spec, fstabType(e))
+			}
 		}
-		if !byMount {
+		switch {
+		case byMount || byGuest:
+		case guestHow != "":
+			// The guest's disk is known and has no such filesystem: the
+			// host's device of that name is not the one meant.
+			err = fmt.Errorf("%s: %w", e.Spec, errNotFound)
+		default:
 			n, chain, err = l.where(c.Src, e.Spec)
 		}
 		switch {
 		case err != nil && isNotFound(err):
 			fd.Problem = fmt.Sprintf("%s matches no block device present: the image will not have it", e.Spec)
+			if guestHow != "" {
+				fd.Problem += " (" + guestHow + ")"
+			}
 			fd.Blocking = true
 			if !critical(e.File) {
 				fd.Action = ActionDisable
@@ -185,8 +205,11 @@ func (c Fstab) scan(ctx context.Context, env *check.Env) (*FstabDetail, *Layout,
 		case !Stable(fd.Naming):
 			fd.Device, fd.Disks = n.Name, chain.Disks
 			fd.Problem = fmt.Sprintf("%s is a %s name, which changes when the disk moves to another server", e.Spec, fd.Naming)
-			if byMount && e.Spec != "/dev/"+n.Name {
+			switch {
+			case byMount && e.Spec != "/dev/"+n.Name:
 				fd.Problem += fmt.Sprintf(" (the guest's name for %s, mounted at %s here)", n.Name, e.File)
+			case byGuest && e.Spec != "/dev/"+n.Name:
+				fd.Problem += " (" + guestHow + ")"
 			}
 			fd.Blocking = true
 			if fs, ok := fsOf(l, n); ok && fs.UUID != "" {

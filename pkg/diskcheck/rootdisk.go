@@ -255,7 +255,8 @@ func (s *Sources) bootMode(env *check.Env, l *Layout) (mode, from string, loader
 // ImageFacts is the image object's disk facts (min_disk, boot_mode,
 // root_disk_serial) for runner.Config.Facts: learnt from the same layout
 // as the root-disk check, whether or not that check runs. A root that is
-// not on one known disk, or on a CD/DVD drive, has none.
+// not on one known disk, or on a CD/DVD drive, has none; Reason says why
+// a fact is missing.
 func (s *Sources) ImageFacts(ctx context.Context, env *check.Env) (report.Image, error) {
 	var img report.Image
 	l, err := inspect(ctx, env, s)
@@ -263,12 +264,37 @@ func (s *Sources) ImageFacts(ctx context.Context, env *check.Env) (report.Image,
 		return img, err
 	}
 	d := l.Disk
-	if !l.Known || d == nil || d.Kind == blockdev.KindROM {
+	switch {
+	case !l.Known:
+		img.Reason = report.ImageFactsUnknown + l.Reason
+		return img, nil
+	case d == nil:
+		root := l.Places[0]
+		img.Reason = fmt.Sprintf("%s/ (%s) is on %d whole disks (%s), not one", report.ImageFactsUnknown, root.Source, len(root.Disks), strings.Join(root.Disks, ", "))
+		return img, nil
+	case d.Kind == blockdev.KindROM:
+		img.Reason = fmt.Sprintf("%s/ is on the CD/DVD drive %s", report.ImageFactsUnknown, l.RootDisk)
 		return img, nil
 	}
 	img.MinDisk = MinDisk(d.SizeBytes)
 	img.RootDiskSerial = d.Serial
-	img.BootMode, _, _, _ = s.bootMode(env, l)
+	var espErr error
+	img.BootMode, _, _, espErr = s.bootMode(env, l)
+	var unknown []string
+	if img.BootMode == "" {
+		why := fmt.Sprintf("no boot code, BIOS boot partition or ESP loader on %s", l.RootDisk)
+		switch {
+		case l.Table == nil:
+			why = fmt.Sprintf("the partition table of %s could not be read: %s", l.RootDisk, l.TableError)
+		case espErr != nil:
+			why += fmt.Sprintf(" (ESP not readable: %v)", espErr)
+		}
+		unknown = append(unknown, "boot_mode unknown: "+why)
+	}
+	if img.RootDiskSerial == "" {
+		unknown = append(unknown, fmt.Sprintf("root_disk_serial unknown: disk %s reports no serial", l.RootDisk))
+	}
+	img.Reason = strings.Join(unknown, "; ")
 	return img, nil
 }
 

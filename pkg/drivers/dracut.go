@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/prepagent/prepagent/pkg/distro"
 	"github.com/prepagent/prepagent/pkg/journal"
 	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/rootfs"
@@ -19,29 +20,22 @@ const DracutConf = "/etc/dracut.conf.d/90-prepagent.conf"
 type Dracut struct{}
 
 // Name implements Rebuilder.
-func (Dracut) Name() string { return "dracut" }
+func (Dracut) Name() string { return distro.Dracut }
 
-// Applies when a dracut binary is installed.
-func (Dracut) Applies(_ osinfo.Info, root *rootfs.Root) bool { return anyExists(root, dracutFiles) }
+// Installed when a dracut binary is there.
+func (Dracut) Installed(root *rootfs.Root) bool { return anyExists(root, dracutFiles) }
 
-// DefaultImage implements Rebuilder: SUSE names images initrd-<ver>,
-// Debian initrd.img-<ver>, the Red Hat family initramfs-<ver>.img.
+// DefaultImage implements Rebuilder: the family's name for dracut images
+// (pkg/distro: initrd-<ver> on SUSE, initrd.img-<ver> on Debian,
+// initramfs-<ver>.img elsewhere).
 func (Dracut) DefaultImage(info osinfo.Info, kver string) string {
-	switch info.Family {
-	case osinfo.SUSE:
-		return "/boot/initrd-" + kver
-	case osinfo.Debian: // Debian's dracut keeps initramfs-tools' name
-		return "/boot/initrd.img-" + kver
-	}
-	return "/boot/initramfs-" + kver + ".img"
+	return fmt.Sprintf(info.Distro().Initramfs.DracutImage, kver)
 }
 
-// Configure writes the drop-in. SUSE 12 SP1 also needs ata_piix and
-// ata_generic to find its disk on Xen (Huawei's procedure).
+// Configure writes the drop-in, with the drivers the family adds to
+// dracut's list (pkg/distro).
 func (Dracut) Configure(ed *journal.Editor, info osinfo.Info, mods []string) error {
-	if info.Family == osinfo.SUSE {
-		mods = append(mods, "ata_piix", "ata_generic")
-	}
+	mods = append(mods[:len(mods):len(mods)], info.Distro().Initramfs.DracutDrivers...)
 	body := fmt.Sprintf("# Written by prepagent: drivers a KVM (virtio) or Xen cloud guest needs to\n"+
 		"# find its disk and network at boot. Removing it lets hostonly images drop them.\n"+
 		"add_drivers+=\" %s \"\n", strings.Join(mods, " "))

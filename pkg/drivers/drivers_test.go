@@ -10,6 +10,7 @@ import (
 
 	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/command"
+	"github.com/prepagent/prepagent/pkg/distro"
 	"github.com/prepagent/prepagent/pkg/journal"
 	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/rootfs"
@@ -502,6 +503,19 @@ func TestBuiltinFromConfigOnly(t *testing.T) {
 	for _, d := range r.Detail.(*Detail).Kernels[0].Initramfs[0].Drivers {
 		if d.State != "builtin" || d.BuiltinFrom != "config" {
 			t.Errorf("driver %s = %s from %q, want builtin from config", d.Name, d.State, d.BuiltinFrom)
+		}
+	}
+}
+
+// TestEveryFamilyToolHasRebuilder: each generator a pkg/distro family
+// lists is one Choose can return.
+func TestEveryFamilyToolHasRebuilder(t *testing.T) {
+	fams := append(distro.Families(), distro.Lookup(distro.Other))
+	for _, f := range fams {
+		for _, name := range f.Initramfs.Tools {
+			if !slices.ContainsFunc(Rebuilders, func(r Rebuilder) bool { return r.Name() == name }) {
+				t.Errorf("family %s lists initramfs generator %q, which no Rebuilder implements", f.Name, name)
+			}
 		}
 	}
 }

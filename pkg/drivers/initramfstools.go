@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 
+	"github.com/prepagent/prepagent/pkg/distro"
 	"github.com/prepagent/prepagent/pkg/journal"
 	"github.com/prepagent/prepagent/pkg/kmod"
 	"github.com/prepagent/prepagent/pkg/osinfo"
@@ -18,12 +19,12 @@ const InitramfsToolsModules = "/etc/initramfs-tools/modules"
 type InitramfsTools struct{}
 
 // Name implements Rebuilder.
-func (InitramfsTools) Name() string { return "initramfs-tools" }
+func (InitramfsTools) Name() string { return distro.InitramfsTools }
 
-// Applies when initramfs-tools is installed: mkinitramfs (from
+// Installed when initramfs-tools is: mkinitramfs (from
 // initramfs-tools-core) and update-initramfs (from initramfs-tools, which
 // dracut replaces).
-func (InitramfsTools) Applies(_ osinfo.Info, root *rootfs.Root) bool {
+func (InitramfsTools) Installed(root *rootfs.Root) bool {
 	return anyExists(root, initramfsToolsFiles) && anyExists(root, updateInitramfsFiles)
 }
 

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/prepagent/prepagent/pkg/distro"
 	"github.com/prepagent/prepagent/pkg/journal"
 	"github.com/prepagent/prepagent/pkg/kmod"
 	"github.com/prepagent/prepagent/pkg/osinfo"
@@ -21,13 +22,11 @@ const SysconfigKernel = "/etc/sysconfig/kernel"
 type Mkinitrd struct{}
 
 // Name implements Rebuilder.
-func (Mkinitrd) Name() string { return "mkinitrd" }
+func (Mkinitrd) Name() string { return distro.Mkinitrd }
 
-// Applies on SUSE when mkinitrd is installed (dracut, tried first, wins
-// on newer SUSE where mkinitrd is a wrapper).
-func (Mkinitrd) Applies(info osinfo.Info, root *rootfs.Root) bool {
-	return info.Family == osinfo.SUSE && anyExists(root, mkinitrdFiles)
-}
+// Installed when mkinitrd is there. Only SUSE lists it in pkg/distro
+// (after dracut, which wins on newer SUSE where mkinitrd is a wrapper).
+func (Mkinitrd) Installed(root *rootfs.Root) bool { return anyExists(root, mkinitrdFiles) }
 
 // DefaultImage implements Rebuilder.
 func (Mkinitrd) DefaultImage(_ osinfo.Info, kver string) string { return "/boot/initrd-" + kver }

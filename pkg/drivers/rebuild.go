@@ -14,11 +14,12 @@ import (
 // for good (a config file, so kernel updates keep them) and how to
 // regenerate one image.
 type Rebuilder interface {
-	// Name is the tool family: "dracut", "initramfs-tools", "mkinitrd".
+	// Name is the generator's name in pkg/distro (distro.Dracut,
+	// distro.InitramfsTools, distro.Mkinitrd).
 	Name() string
-	// Applies tells from the OS identity and the files present whether
-	// this generator builds the root's images.
-	Applies(info osinfo.Info, root *rootfs.Root) bool
+	// Installed tells from the files present whether the generator is
+	// there to build the root's images.
+	Installed(root *rootfs.Root) bool
 	// DefaultImage is where the generator puts a kernel's image when the
 	// kernel has none yet.
 	DefaultImage(info osinfo.Info, kver string) string
@@ -33,18 +34,19 @@ type Rebuilder interface {
 	StateFiles(kver string) []string
 }
 
-// Rebuilders are tried in order; the first that Applies wins.
-// initramfs-tools comes before dracut because Ubuntu may carry dracut-core
-// beside the initramfs-tools that actually builds its images (Debian's
-// full dracut package conflicts with initramfs-tools).
+// Rebuilders are the generators prepagent drives, one for each name a
+// family of pkg/distro lists.
 var Rebuilders = []Rebuilder{InitramfsTools{}, Dracut{}, Mkinitrd{}}
 
-// Choose returns the generator of root, or nil when none is known: the
-// check then says "unsupported" rather than guess.
+// Choose returns the generator of root: the first of the family's
+// generators (pkg/distro, in its order) that is installed, or nil when
+// none is: the check then says "unsupported" rather than guess.
 func Choose(info osinfo.Info, root *rootfs.Root) Rebuilder {
-	for _, r := range Rebuilders {
-		if r.Applies(info, root) {
-			return r
+	for _, name := range info.Distro().Initramfs.Tools {
+		for _, r := range Rebuilders {
+			if r.Name() == name && r.Installed(root) {
+				return r
+			}
 		}
 	}
 	return nil

@@ -50,12 +50,14 @@ type editView struct {
 
 func (v editView) ReadFile(p string) ([]byte, error) { return v.rd.ReadFile(p) }
 
-// grubMkconfig is the family's grub.cfg generator, as the guest runs it.
+// grubMkconfig is the family's grub.cfg generator, as the guest runs it:
+// its own wrapper when installed, else the first grub-mkconfig found.
 func grubMkconfig(root *rootfs.Root, info osinfo.Info, cfg string) []string {
-	if info.Family == osinfo.Debian && anyExists(root, "/usr/sbin/update-grub", "/sbin/update-grub") {
-		return []string{"update-grub"}
+	g := info.Distro().Grub
+	if u := g.Update; u != "" && anyExists(root, "/usr/sbin/"+u, "/sbin/"+u) {
+		return []string{u}
 	}
-	for _, t := range []string{"grub2-mkconfig", "grub-mkconfig"} {
+	for _, t := range g.Mkconfig {
 		if anyExists(root, "/usr/sbin/"+t, "/sbin/"+t, "/usr/bin/"+t) {
 			return []string{t, "-o", cfg}
 		}

@@ -107,10 +107,12 @@ type Config struct {
 // Detail is the check's structured result (the report's "detail").
 type Detail struct {
 	Primary Primary `json:"primary"`
-	// Stacks are the network stacks whose files are present, preferred
-	// first; a new configuration is written for the first.
-	Stacks  []string `json:"stacks"`
-	Configs []Config `json:"configs"`
+	// Stacks are the network stacks whose files are present, the one in
+	// charge of the NIC first; a new configuration is written for the
+	// first. StackReason says why it is the first (stackchoice.go).
+	Stacks      []string `json:"stacks"`
+	StackReason string   `json:"stack_reason,omitempty"`
+	Configs     []Config `json:"configs"`
 	// CoveredBy lists the configurations that match the primary NIC.
 	CoveredBy []string `json:"covered_by,omitempty"`
 	// Create is the file fix adds because nothing matches the primary NIC.
@@ -221,6 +223,9 @@ func scanWith(root *rootfs.Root, rd reader, info osinfo.Info, prim Primary, boot
 			return nil, err
 		}
 	}
+	if st.detail.Stacks, st.detail.StackReason, err = chooseStack(root, st.detail.Stacks, st.detail.Configs); err != nil {
+		return nil, err
+	}
 	formats := stackFormats(st.detail.Stacks)
 	for _, c := range st.detail.Configs {
 		if c.Kind != KindEthernet || (len(formats) > 0 && !formats[c.Format]) {
@@ -292,7 +297,7 @@ func (Check) Check(ctx context.Context, env *check.Env) (check.Result, error) {
 	var problems, warns int
 	res.Evidence = append(res.Evidence, fmt.Sprintf("primary NIC of a new ECS: %s (%s naming: %s)", d.Primary, d.Primary.Scheme, d.Primary.Reason))
 	if len(d.Stacks) > 0 {
-		res.Evidence = append(res.Evidence, "network stacks present: "+strings.Join(d.Stacks, ", "))
+		res.Evidence = append(res.Evidence, "network stacks present: "+strings.Join(d.Stacks, ", ")+" ("+d.StackReason+")")
 	}
 	for _, c := range d.Configs {
 		switch {

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/prepagent/prepagent/pkg/check"
+	"github.com/prepagent/prepagent/pkg/distro"
 	"github.com/prepagent/prepagent/pkg/osinfo"
 	"path/filepath"
 	"strings"
@@ -199,12 +200,12 @@ func TestDetectPrimary(t *testing.T) {
 		{"efi grub.cfg", map[string]string{"boot/efi/EFI/openEuler/grub.cfg": "\tlinuxefi /vmlinuz root=/dev/x net.ifnames=0\n"}, "", osinfo.Info{}, "eth0"},
 		{"net.ifnames=1", map[string]string{"etc/kernel/cmdline": "net.ifnames=1\n"}, "", osinfo.Info{}, ""},
 		{"udev mask", nil, "etc/udev/rules.d/80-net-setup-link.rules", osinfo.Info{}, "eth0"},
-		{"centos 7 virtio", nil, "", osinfo.Info{ID: "centos", VersionID: "7", Family: osinfo.RHEL}, "eth0"},
-		{"euleros 2.0", nil, "", osinfo.Info{ID: "euleros", VersionID: "2.0", Family: osinfo.RHEL}, "eth0"},
-		{"rocky 8", nil, "", osinfo.Info{ID: "rocky", VersionID: "8.9", Family: osinfo.RHEL}, ""},
-		{"openEuler 22.03", nil, "", osinfo.Info{ID: "openeuler", VersionID: "22.03", Family: osinfo.RHEL}, ""},
-		{"sles", nil, "", osinfo.Info{ID: "sles", VersionID: "15.5", Family: osinfo.SUSE}, "eth0"},
-		{"sles net.ifnames=1", map[string]string{"etc/kernel/cmdline": "net.ifnames=1\n"}, "", osinfo.Info{ID: "sles", VersionID: "15.5", Family: osinfo.SUSE}, ""},
+		{"centos 7 virtio", nil, "", osinfo.Info{ID: "centos", VersionID: "7", Family: distro.RHEL}, "eth0"},
+		{"euleros 2.0", nil, "", osinfo.Info{ID: "euleros", VersionID: "2.0", Family: distro.RHEL}, "eth0"},
+		{"rocky 8", nil, "", osinfo.Info{ID: "rocky", VersionID: "8.9", Family: distro.RHEL}, ""},
+		{"openEuler 22.03", nil, "", osinfo.Info{ID: "openeuler", VersionID: "22.03", Family: distro.RHEL}, ""},
+		{"sles", nil, "", osinfo.Info{ID: "sles", VersionID: "15.5", Family: distro.SUSE}, "eth0"},
+		{"sles net.ifnames=1", map[string]string{"etc/kernel/cmdline": "net.ifnames=1\n"}, "", osinfo.Info{ID: "sles", VersionID: "15.5", Family: distro.SUSE}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

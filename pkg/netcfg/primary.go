@@ -115,23 +115,7 @@ var namingMasks = []string{"/etc/udev/rules.d/80-net-setup-link.rules", "/etc/sy
 // legacyNames reports distributions whose udev gives a virtio NIC its
 // kernel name (eth0) without any setting, and why.
 func legacyNames(info osinfo.Info) string {
-	major := info.Major()
-	switch {
-	case info.Family == osinfo.SUSE:
-		// SUSE's udev keeps kernel names unless net.ifnames=1 is given.
-		return "SUSE keeps kernel names unless net.ifnames=1"
-	case info.Family == osinfo.RHEL && info.ID != "fedora" && major > 0 && major <= 7:
-		// RHEL/CentOS 6 have no predictable naming; RHEL/CentOS 7 and
-		// EulerOS 2 ship systemd 219, whose net_id names a NIC only when
-		// its parent is the PCI device itself: a virtio NIC sits on the
-		// virtio bus and keeps ethN (virtio support came in systemd 229).
-		return info.ID + " " + info.VersionID + ": udev before systemd 229 gives virtio NICs kernel names"
-	case info.ID == "debian" && major > 0 && major <= 8:
-		return "Debian 8 and older keep kernel names"
-	case info.ID == "ubuntu" && major > 0 && major < 16:
-		return "Ubuntu before 16.04 keeps kernel names"
-	}
-	return ""
+	return info.Distro().KernelNICNames(info.Release())
 }
 
 // DetectPrimary works out the primary NIC name from the boot

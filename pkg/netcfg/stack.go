@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/prepagent/prepagent/pkg/distro"
 	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
@@ -54,31 +55,32 @@ func notLoIfcfg(name string) bool { return name == "ifcfg-lo" || backupName(name
 // SUSE, NetworkManager before legacy network-scripts on RHEL, ifupdown
 // before a bare networkd.
 func DetectStacks(root *rootfs.Root, info osinfo.Info) []string {
+	net := info.Distro().Network
 	var out []string
 	if anyExists(root, "/usr/sbin/netplan", "/sbin/netplan", "/usr/share/netplan") || anyFile(root, "/etc/netplan/*.yaml", nil) || anyFile(root, "/lib/netplan/*.yaml", nil) {
 		out = append(out, StackNetplan)
 	}
-	if anyExists(root, "/usr/sbin/wicked", "/sbin/wicked") || (info.Family == osinfo.SUSE && anyFile(root, SUSEIfcfgDir+"/ifcfg-*", notLoIfcfg)) {
+	if anyExists(root, "/usr/sbin/wicked", "/sbin/wicked") || (net.Ifcfg == distro.IfcfgWicked && anyFile(root, SUSEIfcfgDir+"/ifcfg-*", notLoIfcfg)) {
 		out = append(out, StackWicked)
 	}
 	if anyExists(root, "/usr/sbin/NetworkManager", "/sbin/NetworkManager", "/etc/NetworkManager/NetworkManager.conf") {
 		out = append(out, StackNetworkManager)
 	}
-	if anyExists(root, "/sbin/ifup", "/usr/sbin/ifup") && root.Exists(InterfacesFile) || anyFile(root, "/etc/network/interfaces", nil) && info.Family != osinfo.RHEL {
+	if anyExists(root, "/sbin/ifup", "/usr/sbin/ifup") && root.Exists(InterfacesFile) || anyFile(root, "/etc/network/interfaces", nil) && !net.IgnoreBareInterfaces {
 		out = append(out, StackIfupdown)
 	}
 	if anyFile(root, NetworkdDir+"/*.network", nil) || anyExists(root, "/etc/systemd/system/multi-user.target.wants/systemd-networkd.service") {
 		out = append(out, StackNetworkd)
 	}
-	if info.Family != osinfo.SUSE && (anyExists(root, "/etc/rc.d/init.d/network", "/etc/init.d/network") || anyFile(root, IfcfgDir+"/ifcfg-*", notLoIfcfg)) {
+	if net.Ifcfg == distro.IfcfgNetworkScripts && (anyExists(root, "/etc/rc.d/init.d/network", "/etc/init.d/network") || anyFile(root, IfcfgDir+"/ifcfg-*", notLoIfcfg)) {
 		out = append(out, StackNetworkScripts)
 	}
 	return out
 }
 
 // nmUsesIfcfg reports whether NetworkManager here keeps profiles as ifcfg
-// files (ifcfg-rh plugin: RHEL/CentOS/EulerOS/openEuler before RHEL 9's
-// switch to keyfiles) rather than keyfiles.
+// files (ifcfg-rh plugin) rather than keyfiles: its configuration, then
+// the files present, then the release's default (pkg/distro).
 func nmUsesIfcfg(root *rootfs.Root, info osinfo.Info) bool {
 	if b, err := root.ReadFile("/etc/NetworkManager/NetworkManager.conf"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
@@ -93,7 +95,7 @@ func nmUsesIfcfg(root *rootfs.Root, info osinfo.Info) bool {
 	if anyFile(root, IfcfgDir+"/ifcfg-*", notLoIfcfg) {
 		return true
 	}
-	return info.Family == osinfo.RHEL && info.ID != "fedora" && info.Major() > 0 && info.Major() < 9
+	return info.Distro().NMKeepsIfcfg(info.Release())
 }
 
 // stackFormats maps stacks to the formats they read: only those count

@@ -1,7 +1,6 @@
 // Package osinfo identifies the prepared OS from <root>/etc/os-release
-// (then /usr/lib/os-release, then the old redhat-release / SuSE-release
-// files), maps it to a distribution family, and names the IMS os_version
-// string to send when the image is created.
+// (then /usr/lib/os-release, then the old release files pkg/distro
+// lists). The family and the IMS os_version come from pkg/distro.
 package osinfo
 
 import (
@@ -9,24 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
-	"strconv"
 	"strings"
 
+	"github.com/prepagent/prepagent/pkg/distro"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 	"github.com/prepagent/prepagent/pkg/shellvar"
-)
-
-// Family groups distributions that are prepared the same way.
-type Family string
-
-// Families. Detect NIC formats and rebuild tools from files, not only from
-// the family: the family decides defaults and what to create.
-const (
-	RHEL   Family = "rhel"   // RHEL, CentOS, EulerOS, openEuler, Fedora, Rocky, Alma, Oracle, Kylin...
-	Debian Family = "debian" // Debian, Ubuntu and derivatives
-	SUSE   Family = "suse"   // SLES, openSUSE
-	Other  Family = "other"  // anything else: checks say "unsupported", never guess
 )
 
 // ErrUnknownOS is returned when no release file can be read.
@@ -39,40 +25,27 @@ var ErrNotAnOS = errors.New("not an installed OS")
 
 // Info is the identity of the prepared OS.
 type Info struct {
-	ID           string   `json:"id"`
-	VersionID    string   `json:"version_id"`
-	PrettyName   string   `json:"pretty_name"`
-	IDLike       []string `json:"id_like,omitempty"`
-	Family       Family   `json:"family"`
-	IMSOSVersion string   `json:"ims_os_version"`
+	ID           string      `json:"id"`
+	VersionID    string      `json:"version_id"`
+	PrettyName   string      `json:"pretty_name"`
+	IDLike       []string    `json:"id_like,omitempty"`
+	Family       distro.Name `json:"family"`
+	IMSOSVersion string      `json:"ims_os_version"`
 	// Source is the file the identity was read from.
 	Source string `json:"source,omitempty"`
 }
 
-// Major returns the major version number, or -1.
-func (i Info) Major() int {
-	m, _, _ := strings.Cut(i.VersionID, ".")
-	n, err := strconv.Atoi(m)
-	if err != nil {
-		return -1
-	}
-	return n
-}
+// Release is the identity pkg/distro's facts depend on.
+func (i Info) Release() distro.Release { return distro.Release{ID: i.ID, VersionID: i.VersionID} }
 
-// Minor returns the minor version number, or -1 ("15.4" -> 4, "12 SP1" is
-// handled by the SUSE parser which writes "12.1").
-func (i Info) Minor() int {
-	_, m, ok := strings.Cut(i.VersionID, ".")
-	if !ok {
-		return -1
-	}
-	m, _, _ = strings.Cut(m, ".")
-	n, err := strconv.Atoi(m)
-	if err != nil {
-		return -1
-	}
-	return n
-}
+// Distro is the family's facts (Other's for an unknown family).
+func (i Info) Distro() *distro.Family { return distro.Lookup(i.Family) }
+
+// Major returns the major version number, or -1.
+func (i Info) Major() int { return i.Release().Major() }
+
+// Minor returns the minor version number, or -1 ("15.4" -> 4).
+func (i Info) Minor() int { return i.Release().Minor() }
 
 // Detect reads the release files under root.
 func Detect(root *rootfs.Root) (Info, error) {
@@ -92,32 +65,33 @@ func Detect(root *rootfs.Root) (Info, error) {
 		info.Source = p
 		return info, nil
 	}
-	for _, p := range []string{"/etc/redhat-release", "/etc/centos-release", "/etc/SuSE-release"} {
-		b, err := root.ReadFile(p)
+	for _, rf := range distro.ReleaseFiles() {
+		b, err := root.ReadFile(rf.Path)
 		if err != nil {
 			if rootfs.IsNotExist(err) {
 				continue
 			}
-			return Info{}, fmt.Errorf("read %s: %w", p, err)
+			return Info{}, fmt.Errorf("read %s: %w", rf.Path, err)
 		}
-		var info Info
-		if strings.Contains(p, "SuSE") {
-			info = ParseSuSERelease(string(b))
-		} else {
-			info = ParseRedHatRelease(string(b))
-		}
-		info.Source = p
+		r := rf.Parse(string(b))
+		info := Info{ID: r.ID, VersionID: r.VersionID, PrettyName: r.PrettyName, Family: rf.Family, Source: rf.Path}
+		info.IMSOSVersion = distro.IMSOSVersion(info.Release())
 		return info, nil
 	}
-	return Info{ID: "unknown", Family: Other, IMSOSVersion: OtherLinux}, ErrUnknownOS
+	return Info{ID: "unknown", Family: distro.Other, IMSOSVersion: distro.OtherLinux}, ErrUnknownOS
 }
 
 // RequireOS fails with ErrNotAnOS when root has neither a release file
 // nor an /etc directory. An OS of a kind Detect does not know still
 // passes: that is "unknown", reported, not refused.
 func RequireOS(root *rootfs.Root) error {
-	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release", "/etc/redhat-release", "/etc/centos-release", "/etc/SuSE-release"} {
+	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
 		if _, err := root.Lstat(p); err == nil {
+			return nil
+		}
+	}
+	for _, rf := range distro.ReleaseFiles() {
+		if _, err := root.Lstat(rf.Path); err == nil {
 			return nil
 		}
 	}
@@ -159,8 +133,8 @@ func ParseOSRelease(r io.Reader) (Info, error) {
 	if info.PrettyName == "" {
 		info.PrettyName = strings.TrimSpace(kv["NAME"] + " " + kv["VERSION"])
 	}
-	info.Family = familyOf(info.ID, info.IDLike)
-	info.IMSOSVersion = IMSOSVersion(info)
+	info.Family = distro.Classify(info.ID, info.IDLike)
+	info.IMSOSVersion = distro.IMSOSVersion(info.Release())
 	return info, nil
 }
 
@@ -172,86 +146,4 @@ func unquote(v string) string {
 		return u
 	}
 	return v
-}
-
-var releaseVer = regexp.MustCompile(`release\s+([0-9]+(?:\.[0-9]+)?)`)
-
-// ParseRedHatRelease parses /etc/redhat-release of systems without
-// os-release (CentOS 6, RHEL 6, EulerOS 2.0 SP2 and older).
-func ParseRedHatRelease(s string) Info {
-	line := strings.TrimSpace(strings.SplitN(s, "\n", 2)[0])
-	info := Info{PrettyName: line, Family: RHEL}
-	if m := releaseVer.FindStringSubmatch(line); m != nil {
-		info.VersionID = m[1]
-	}
-	low := strings.ToLower(line)
-	switch {
-	case strings.HasPrefix(low, "centos"):
-		info.ID = "centos"
-	case strings.HasPrefix(low, "euleros"):
-		info.ID = "euleros"
-	case strings.HasPrefix(low, "oracle"):
-		info.ID = "ol"
-	case strings.HasPrefix(low, "fedora"):
-		info.ID = "fedora"
-	default:
-		info.ID = "rhel"
-	}
-	info.IMSOSVersion = IMSOSVersion(info)
-	return info
-}
-
-// ParseSuSERelease parses /etc/SuSE-release (SLES 11, openSUSE 12 and
-// older), turning "VERSION = 11" + "PATCHLEVEL = 4" into "11.4".
-func ParseSuSERelease(s string) Info {
-	lines := strings.Split(s, "\n")
-	info := Info{PrettyName: strings.TrimSpace(lines[0]), Family: SUSE, ID: "sles"}
-	if strings.Contains(strings.ToLower(lines[0]), "opensuse") {
-		info.ID = "opensuse"
-	}
-	var ver, patch string
-	for _, l := range lines[1:] {
-		k, v, ok := strings.Cut(l, "=")
-		if !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "VERSION":
-			ver = strings.TrimSpace(v)
-		case "PATCHLEVEL":
-			patch = strings.TrimSpace(v)
-		}
-	}
-	info.VersionID = ver
-	if patch != "" && !strings.Contains(ver, ".") {
-		info.VersionID = ver + "." + patch
-	}
-	info.IMSOSVersion = IMSOSVersion(info)
-	return info
-}
-
-var familyByID = map[string]Family{
-	"rhel": RHEL, "centos": RHEL, "fedora": RHEL, "rocky": RHEL, "almalinux": RHEL,
-	"ol": RHEL, "euleros": RHEL, "openeuler": RHEL, "hce": RHEL, "kylin": RHEL,
-	"anolis": RHEL, "tencentos": RHEL, "opencloudos": RHEL, "amzn": RHEL, "uos": RHEL,
-	"debian": Debian, "ubuntu": Debian, "linuxmint": Debian, "deepin": Debian, "kali": Debian,
-	"sles": SUSE, "sled": SUSE, "opensuse": SUSE, "opensuse-leap": SUSE, "opensuse-tumbleweed": SUSE, "sle_hpc": SUSE,
-}
-
-func familyOf(id string, like []string) Family {
-	if f, ok := familyByID[id]; ok {
-		return f
-	}
-	// ID_LIKE is ordered from closest to most distant relative.
-	for _, l := range like {
-		switch l {
-		case "rhel", "fedora", "centos":
-			return RHEL
-		case "debian", "ubuntu":
-			return Debian
-		case "suse", "opensuse", "sles":
-			return SUSE
-		}
-	}
-	return Other
 }

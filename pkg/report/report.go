@@ -127,6 +127,9 @@ func (r *Report) WriteHuman(w io.Writer, verbose bool) {
 		if r.Image.RootDiskSerial != "" {
 			fmt.Fprintf(w, " root_disk_serial=%s", p(r.Image.RootDiskSerial))
 		}
+		if r.Image.Reason != "" {
+			fmt.Fprintf(w, " (%s)", p(r.Image.Reason))
+		}
 		fmt.Fprintln(w)
 	}
 	if len(r.Notes) > 0 {

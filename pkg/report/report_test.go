@@ -202,3 +202,57 @@ func TestHumanOutputEscapesGuestText(t *testing.T) {
 		})
 	}
 }
+
+// TestImageReason: the image object's reason is additive: absent when
+// every disk fact is known (a reader of the old shape sees the same
+// JSON), present and valid when one is not, an empty one rejected, and
+// shown beside the image line of the human report.
+func TestImageReason(t *testing.T) {
+	base := report.Report{Schema: report.Schema, RunID: "20260101T000000Z-abcdef", Mode: "check", StartedAt: time.Now()}
+	base.OS.Family = "debian"
+	base.OS.IMSOSVersion = "Debian GNU/Linux 12.0.0 64bit"
+	base.Finish()
+
+	known := base
+	known.Image = report.Image{MinDisk: 40, BootMode: "bios", OSVersion: "Debian GNU/Linux 12.0.0 64bit", RootDiskSerial: "s"}
+	b, _ := json.Marshal(known)
+	if bytes.Contains(b, []byte(`"reason"`)) {
+		t.Errorf("reason written with every fact known: %s", b)
+	}
+
+	partial := base
+	partial.Image = report.Image{MinDisk: 40, OSVersion: "Debian GNU/Linux 12.0.0 64bit", RootDiskSerial: "s",
+		Reason: "boot_mode unknown: no boot code, BIOS boot partition or ESP loader on vdb"}
+	b, _ = json.Marshal(partial)
+	if err := validate(t, b); err != nil {
+		t.Errorf("report with an image reason rejected: %v", err)
+	}
+	var back report.Report
+	if err := json.Unmarshal(b, &back); err != nil || back.Image != partial.Image {
+		t.Errorf("round trip image = %+v (%v), want %+v", back.Image, err, partial.Image)
+	}
+	// A reader that predates the field (the host's struct of an older
+	// release) still reads the facts.
+	var old struct {
+		Image struct {
+			MinDisk  int    `json:"min_disk"`
+			BootMode string `json:"boot_mode"`
+		} `json:"image"`
+	}
+	if err := json.Unmarshal(b, &old); err != nil || old.Image.MinDisk != 40 {
+		t.Errorf("old reader: %+v %v", old, err)
+	}
+	var human bytes.Buffer
+	partial.WriteHuman(&human, false)
+	if want := `image: os_version="Debian GNU/Linux 12.0.0 64bit" min_disk=40 boot_mode= root_disk_serial=s (boot_mode unknown: no boot code, BIOS boot partition or ESP loader on vdb)`; !strings.Contains(human.String(), want) {
+		t.Errorf("human output lacks %q:\n%s", want, human.String())
+	}
+
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	m["image"].(map[string]any)["reason"] = ""
+	bad, _ := json.Marshal(m)
+	if err := validate(t, bad); err == nil {
+		t.Errorf("schema accepted an empty image reason")
+	}
+}

@@ -79,23 +79,39 @@ type OS struct {
 
 // Image holds the values the orchestrator needs to create the image. The
 // runner gathers them before any check runs, whichever checks run; the
-// disk facts are absent when the root is not on a block device.
+// disk facts are absent when the root is not on a block device, and
+// Reason then says why.
 type Image struct {
 	MinDisk        int    `json:"min_disk,omitempty"`
 	BootMode       string `json:"boot_mode,omitempty"`
 	OSVersion      string `json:"os_version"`
 	RootDiskSerial string `json:"root_disk_serial,omitempty"`
+	// Reason says why min_disk, boot_mode or root_disk_serial is absent
+	// ("min_disk, boot_mode and root_disk_serial unknown: the root ... is
+	// not a mount point ..."; "root_disk_serial unknown: ..."), one
+	// clause per missing fact joined by "; "; empty when all are known.
+	// Additive within prepagent.report/v1: a reader that does not know
+	// it ignores it.
+	Reason string `json:"reason,omitempty"`
 	// File is set by `prepagent image`: the external image file checked.
 	File *ImageFile `json:"file,omitempty"`
 }
 
+// ImageFactsUnknown begins Image.Reason when no disk fact is known.
+const ImageFactsUnknown = "min_disk, boot_mode and root_disk_serial unknown: "
+
 // ImageFile describes an external disk image file and what IMS makes of
 // it ("create a system disk image from an external image file").
 type ImageFile struct {
-	Path           string `json:"path"`
-	Format         string `json:"format"`
-	VirtualSize    int64  `json:"virtual_size"`
-	FileSize       int64  `json:"file_size"`
+	Path        string `json:"path"`
+	Format      string `json:"format"`
+	VirtualSize int64  `json:"virtual_size"`
+	FileSize    int64  `json:"file_size"`
+	// Size is the file's length in bytes once prepagent let go of it
+	// (after a fix wrote it): prepctl import matches the report to the
+	// file by name and Size. FileSize (allocated blocks) moves while the
+	// file system settles a fresh write.
+	Size           int64  `json:"size,omitempty"`
 	PartitionTable string `json:"partition_table,omitempty"`
 	RootPartition  int    `json:"root_partition"`
 	IMSAccepts     bool   `json:"ims_accepts"`

@@ -125,15 +125,15 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 
 // imageFacts is the report's image object: the IMS os_version from the OS
 // identity and the disk facts from cfg.Facts. A fact that cannot be
-// learnt is left out (the root-disk check says why); it never stops the
-// run.
+// learnt is left out and the object's reason says why; it never stops
+// the run.
 func imageFacts(ctx context.Context, cfg Config, env *check.Env, info osinfo.Info) report.Image {
 	img := report.Image{}
 	if cfg.Facts != nil {
 		var err error
 		if img, err = cfg.Facts(ctx, env); err != nil {
 			env.Log.Warn("image facts unknown", "err", err)
-			img = report.Image{}
+			img = report.Image{Reason: report.ImageFactsUnknown + err.Error()}
 		}
 	}
 	img.OSVersion = info.IMSOSVersion

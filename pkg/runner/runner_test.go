@@ -12,6 +12,7 @@ import (
 
 	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/command"
+	"github.com/prepagent/prepagent/pkg/report"
 	"github.com/prepagent/prepagent/pkg/rootfs"
 )
 
@@ -161,5 +162,43 @@ func TestRunLogsEveryCommand(t *testing.T) {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, buf.String())
 		}
+	}
+}
+
+// TestImageFactsReason: the image object keeps the disk facts and their
+// reason as Facts gives them, and a Facts error becomes the reason
+// rather than an image object that silently lacks min_disk and boot_mode.
+func TestImageFactsReason(t *testing.T) {
+	r, err := rootfs.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, c := range []struct {
+		name  string
+		facts func(context.Context, *check.Env) (report.Image, error)
+		want  report.Image
+	}{
+		{"known", func(context.Context, *check.Env) (report.Image, error) {
+			return report.Image{MinDisk: 40, BootMode: "bios", RootDiskSerial: "s"}, nil
+		}, report.Image{MinDisk: 40, BootMode: "bios", RootDiskSerial: "s"}},
+		{"partly known", func(context.Context, *check.Env) (report.Image, error) {
+			return report.Image{MinDisk: 40, BootMode: "bios", Reason: "root_disk_serial unknown: disk vdb reports no serial"}, nil
+		}, report.Image{MinDisk: 40, BootMode: "bios", Reason: "root_disk_serial unknown: disk vdb reports no serial"}},
+		{"error", func(context.Context, *check.Env) (report.Image, error) {
+			return report.Image{MinDisk: 40}, errors.New("parse /proc/self/mountinfo: line 3: bad")
+		}, report.Image{Reason: "min_disk, boot_mode and root_disk_serial unknown: parse /proc/self/mountinfo: line 3: bad"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rep, err := Run(context.Background(), Config{Root: r, Mode: ModeCheck, Cmd: &command.Recorder{}, Facts: c.facts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := c.want
+			want.OSVersion = rep.OS.IMSOSVersion
+			if rep.Image != want || want.OSVersion == "" {
+				t.Errorf("image = %+v, want %+v", rep.Image, want)
+			}
+		})
 	}
 }

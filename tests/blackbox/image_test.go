@@ -262,7 +262,13 @@ func TestImageRawGuestNamesAndRoots(t *testing.T) {
 		return d
 	}
 	boot := filepath.Join(dir, "boottree")
-	if err := os.MkdirAll(boot, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(boot, "grub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The boot configuration names the guest's devices too: grub.cfg on
+	// the /boot partition, /etc/default/grub in os-a.
+	cfg := "menuentry 'Debian GNU/Linux' {\n\tlinux /vmlinuz-6.1.0-28-amd64 root=/dev/vdb2 ro console=ttyS0,115200n8\n}\n"
+	if err := os.WriteFile(filepath.Join(boot, "grub", "grub.cfg"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// Each filesystem is made in its own file and copied into place
@@ -272,6 +278,9 @@ func TestImageRawGuestNamesAndRoots(t *testing.T) {
 	roots := []string{boot,
 		tree("os-a", "/dev/vdb2 / ext4 errors=remount-ro 0 1\n/dev/vdb1 /boot ext4 defaults 0 2\n"),
 		tree("os-b", "LABEL=other / ext4 defaults 0 1\n")}
+	if err := os.WriteFile(filepath.Join(roots[1], "etc/default/grub"), []byte("GRUB_CMDLINE_LINUX=\"root=/dev/vdb2 console=ttyS0,115200n8\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for i, r := range roots {
 		fsimg := filepath.Join(dir, "fs.img")
 		_ = os.Remove(fsimg)
@@ -294,16 +303,32 @@ func TestImageRawGuestNamesAndRoots(t *testing.T) {
 	}
 	imgClean(t, state, img)
 
-	code, rep, errs := imgRun(t, state, "fix", img, "--root-partition", "2", "--only", "fstab")
-	if code != 0 || imgStatus(rep, "fstab") != "fixed" {
-		t.Fatalf("fix fstab: exit %d fstab=%s\n%s", code, imgStatus(rep, "fstab"), errs)
+	code, rep, errs := imgRun(t, state, "check", img, "--root-partition", "2", "--only", "fstab,boot-config")
+	if code != 1 || imgStatus(rep, "fstab") != "fail" || imgStatus(rep, "boot-config") != "fail" {
+		t.Errorf("check before fix: exit %d fstab=%s boot-config=%s\n%s", code, imgStatus(rep, "fstab"), imgStatus(rep, "boot-config"), errs)
 	}
 	imgClean(t, state, img)
-	code, rep, errs = imgRun(t, state, "check", img, "--root-partition", "2", "--only", "fstab")
-	if code != 0 || imgStatus(rep, "fstab") != "pass" {
-		t.Errorf("check fstab after fix: exit %d fstab=%s\n%s", code, imgStatus(rep, "fstab"), errs)
+	code, rep, errs = imgRun(t, state, "fix", img, "--root-partition", "2", "--only", "fstab,boot-config")
+	if code != 0 || imgStatus(rep, "fstab") != "fixed" || imgStatus(rep, "boot-config") != "fixed" {
+		t.Fatalf("fix: exit %d fstab=%s boot-config=%s\n%s", code, imgStatus(rep, "fstab"), imgStatus(rep, "boot-config"), errs)
 	}
 	imgClean(t, state, img)
+	code, rep, errs = imgRun(t, state, "check", img, "--root-partition", "2", "--only", "fstab,boot-config")
+	if code != 0 || imgStatus(rep, "fstab") != "pass" || imgStatus(rep, "boot-config") != "pass" {
+		t.Errorf("check after fix: exit %d fstab=%s boot-config=%s\n%s", code, imgStatus(rep, "fstab"), imgStatus(rep, "boot-config"), errs)
+	}
+	imgClean(t, state, img)
+	// Both files now carry the UUID of os-a's filesystem (partition 2).
+	uuid := strings.TrimSpace(dcSh(t, "blkid", "-p", "-o", "value", "-s", "UUID", "--offset", strconv.FormatInt(starts[1], 10), img))
+	for _, f := range []struct{ part, path string }{{"2", "/etc/default/grub"}, {"1", "/grub/grub.cfg"}} {
+		n, _ := strconv.Atoi(f.part)
+		// debugfs reads the filesystem at its offset in the file (e2fsprogs'
+		// "?offset=" I/O option): no mount, nothing to clean up.
+		out := dcSh(t, "debugfs", "-R", "cat "+f.path, img+"?offset="+strconv.FormatInt(starts[n-1], 10))
+		if !strings.Contains(out, "root=UUID="+uuid+" ") {
+			t.Errorf("%s on partition %s after image fix:\n%s", f.path, f.part, out)
+		}
+	}
 
 	for f, p := range others {
 		code, rep, errs := imgRun(t, state, "fix", p, "--root-partition", "2", "--only", "fstab")

@@ -443,7 +443,7 @@ ip netns exec $G sh -c '
 	case $stack in
 	ifupdown)
 		echo "=== run"; timeout 60 chroot $m /sbin/ifup -a || echo "ifup -a failed: $?" ;;
-	networkd|netplan)
+	networkd*|netplan)
 		mkdir -p $m/run/systemd/netif/links $m/run/systemd/netif/leases $m/run/systemd/netif/lldp
 		chroot $m chown -R systemd-network:systemd-network /run/systemd/netif
 		chroot $m /lib/systemd/systemd-networkd >$work/daemon.log 2>&1 &
@@ -477,6 +477,12 @@ func ncStackRun(t *testing.T, base, stack string, files map[string]ncFile, remov
 	for p, f := range files {
 		full := filepath.Join(work, "in", p)
 		os.MkdirAll(filepath.Dir(full), 0o755)
+		if f.mode&os.ModeSymlink != 0 { // data is the link's target
+			if err := os.Symlink(f.data, full); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		if err := os.WriteFile(full, []byte(f.data), f.mode); err != nil {
 			t.Fatal(err)
 		}
@@ -538,6 +544,10 @@ func ncLeased(out string) (enp7s0, ens10 bool) {
 	return
 }
 
+// ncIfupdownLoOnly is Debian's interfaces(5) when the NIC is another
+// stack's.
+const ncIfupdownLoOnly = "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n"
+
 // TestNetcfgRealStackUnexpectedName: for each network stack, the install's
 // configuration of a NIC named ens3 (static address, MAC binding), fixed
 // by prepagent, is loaded by the stack's real program and brings up DHCP
@@ -547,7 +557,9 @@ func ncLeased(out string) (enp7s0, ens10 bool) {
 //     it): the pattern stanza "auto /e*/1=primary-nic" selects only the
 //     first Ethernet NIC, so ens10 stays unconfigured; systemd 252's
 //     systemd-analyze verify accepts networking.service with the drop-in;
-//   - systemd-networkd 252, fed a .network file;
+//   - systemd-networkd 252, fed a .network file; also with ifupdown
+//     installed and its interfaces(5) naming only lo (Debian's default):
+//     networkd, not ifupdown, gets the primary NIC, interfaces(5) is kept;
 //   - netplan (the host's netplan generate --root-dir) rendering for
 //     systemd-networkd 252;
 //   - NetworkManager 1.42 (keyfile plugin, no-auto-default=* as on a RHEL
@@ -567,8 +579,9 @@ func TestNetcfgRealStackUnexpectedName(t *testing.T) {
 		stack, base string
 		files       map[string]ncFile
 		remove      []string
-		// wantConfig must appear among the fixed configuration files.
-		wantConfig []string
+		// wantConfig must appear among the fixed configuration files,
+		// noConfig must not.
+		wantConfig, noConfig []string
 	}{
 		{"ifupdown", debian, map[string]ncFile{"/etc/network/interfaces": {0o644, `# This file describes the network interfaces available on your system
 # and how to activate them. For more information, see interfaces(5).
@@ -585,15 +598,24 @@ iface ens3 inet static
 	address 192.168.0.30/24
 	gateway 192.168.0.1
 	hwaddress ether fa:16:3e:7a:01:02
-`}}, nil, []string{"auto /e*/1=" + netcfg.PrimaryLogical, "iface " + netcfg.PrimaryLogical + " inet dhcp", "ExecStartPre=-/bin/udevadm settle"}},
+`}}, nil, []string{"auto /e*/1=" + netcfg.PrimaryLogical, "iface " + netcfg.PrimaryLogical + " inet dhcp", "ExecStartPre=-/bin/udevadm settle"}, nil},
 		{"networkd", debian, map[string]ncFile{"/etc/systemd/network/10-ens3.network": {0o644, "[Match]\nName=ens3\n\n[Network]\nAddress=192.168.0.30/24\nGateway=192.168.0.1\nDNS=100.125.1.250\n"}},
-			ifupdownFiles, []string{"Name=en* eth*"}},
+			ifupdownFiles, []string{"Name=en* eth*"}, nil},
+		// Debian's default: ifupdown installed and networking.service
+		// enabled, interfaces(5) naming only lo, networkd enabled. The
+		// primary NIC is networkd's; ifupdown's file stays as it was.
+		{"networkd+ifupdown-lo", debian, map[string]ncFile{
+			"/etc/systemd/network/10-ens3.network":                                 {0o644, "[Match]\nName=ens3\nMACAddress=fa:16:3e:7a:01:02\n\n[Network]\nAddress=192.168.0.30/24\nGateway=192.168.0.1\n"},
+			"/etc/systemd/system/multi-user.target.wants/systemd-networkd.service": {os.ModeSymlink, "/lib/systemd/system/systemd-networkd.service"},
+			"/etc/network/interfaces":                                              {0o644, ncIfupdownLoOnly}},
+			nil, []string{"--- /etc/systemd/network/80-prepagent-primary.network", "Name=en* eth*", "--- /etc/network/interfaces 644 0\n" + ncIfupdownLoOnly + "---"},
+			[]string{netcfg.PrimaryLogical, "networking.service.d"}},
 		{"netplan", debian, map[string]ncFile{"/etc/netplan/00-installer-config.yaml": {0o600, "# This is the network config written by 'subiquity'\nnetwork:\n  ethernets:\n    ens3:\n      match:\n        macaddress: fa:16:3e:5d:0a:11\n      set-name: ens3\n      addresses:\n      - 192.168.0.20/24\n      routes:\n      - to: default\n        via: 192.168.0.1\n  version: 2\n"}},
-			ifupdownFiles, []string{`name: "e*"`}},
+			ifupdownFiles, []string{`name: "e*"`}, nil},
 		{"nm", nmRoot, map[string]ncFile{
 			"/etc/NetworkManager/system-connections/ens3.nmconnection": {0o644, "[connection]\nid=ens3\nuuid=2c6a2f8e-3e0f-3a61-9b2b-6c1d2f0e8a41\ntype=ethernet\ninterface-name=ens3\n\n[ethernet]\nmac-address=FA:16:3E:3C:44:55\n\n[ipv4]\naddress1=192.168.0.40/24,192.168.0.1\ndns=100.125.1.250;\nmethod=manual\n\n[ipv6]\nmethod=auto\n"},
 			"/etc/NetworkManager/conf.d/00-server.conf":                {0o644, "[main]\nno-auto-default=*\n"}},
-			ifupdownFiles, []string{"--- /etc/NetworkManager/system-connections/ens3.nmconnection 600 0"}},
+			ifupdownFiles, []string{"--- /etc/NetworkManager/system-connections/ens3.nmconnection 600 0"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.stack, func(t *testing.T) {
@@ -617,6 +639,11 @@ iface ens3 inet static
 			for _, w := range tt.wantConfig {
 				if !strings.Contains(cfg, w) {
 					t.Errorf("fixed configuration lacks %q\n%s", w, out)
+				}
+			}
+			for _, w := range tt.noConfig {
+				if strings.Contains(cfg, w) {
+					t.Errorf("fixed configuration holds %q\n%s", w, out)
 				}
 			}
 			if _, v, ok := strings.Cut(out, "=== verify"); ok {

@@ -10,7 +10,8 @@ import (
 )
 
 // SampleReport is a prepagent report (schema prepagent.report/v1) with the
-// fields the host side reads: the image object and the verdict.
+// fields the host side reads: the image object and the verdict. Without a
+// serial the image object says why, as prepagent does.
 func SampleReport(runID string, ready bool, serial string) []byte {
 	failed := []string{}
 	status := report.Pass
@@ -28,6 +29,9 @@ func SampleReport(runID string, ready bool, serial string) []byte {
 		Changes:   []report.Change{},
 		Failed:    failed,
 		StartedAt: time.Date(2026, 11, 23, 19, 0, 0, 0, time.UTC), DurationMs: 1234,
+	}
+	if serial == "" {
+		rep.Image.Reason = "root_disk_serial unknown: disk vdb reports no serial"
 	}
 	b, err := rep.JSON()
 	if err != nil {

@@ -2,7 +2,7 @@
 // the ISO-to-image flow uses, on httptest servers (one each for IMS, ECS
 // and EVS), for tests that drive the real SDK clients against it:
 //
-//	IMS  POST   /v2/cloudimages/action                 create image (ISO or from volume)
+//	IMS  POST   /v2/cloudimages/action                 create image (ISO, from a volume, or from an image file in OBS)
 //	IMS  GET    /v1/{project_id}/jobs/{job_id}         IMS job
 //	IMS  DELETE /v2/images/{image_id}                  delete image
 //	ECS  GET    /v1/{project_id}/cloudservers/flavors  flavors (flavor_id query)
@@ -56,6 +56,7 @@ const (
 const (
 	JobISO    = "iso"
 	JobImage  = "image"
+	JobImport = "import" // system-disk image from an image file in OBS
 	JobServer = "server"
 	JobStop   = "stop"
 	JobDelete = "delete"
@@ -92,6 +93,8 @@ type Failure struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter is sent as the Retry-After header when set (throttling).
+	RetryAfter string
 }
 
 // Fake is the fake cloud. Its knobs may be set before the flow runs.
@@ -113,6 +116,11 @@ type Fake struct {
 	// ends FAIL; by default it stays, in ERROR status, as on a cloud that
 	// failed half-way.
 	RollbackFailedServers bool
+	// ImportSource, when set, is asked about the image_url of an import
+	// (bucket:object) when its job is created: an error makes the job end
+	// FAIL with it as the reason, as IMS fails a job whose file it cannot
+	// read. Tests point it at a fake OBS.
+	ImportSource func(imageURL string) error
 	// Accepted, when set, is called once a create (route CreateImage or
 	// CreateServer) is carried out and before it is answered: a test can
 	// kill the client there. It runs under the fake's lock and must not
@@ -156,8 +164,10 @@ type job struct {
 	polls    int
 	done     bool
 	failed   *Failure
-	imageID  string
-	serverID string
+	// importFail is set for an import whose file the fake OBS lacks.
+	importFail *Failure
+	imageID    string
+	serverID   string
 }
 
 // New starts the fake with the flavors the tests use: "c7.large.2" (KVM,
@@ -362,6 +372,9 @@ func (f *Fake) writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError sends an error in the service's format: IMS and EVS use
 // {"error_code","error_msg"}, ECS {"error":{"code","message"}}.
 func (f *Fake) writeError(w http.ResponseWriter, service string, fl Failure) {
+	if fl.RetryAfter != "" {
+		w.Header().Set("Retry-After", fl.RetryAfter)
+	}
 	if service == "ECS" {
 		f.writeJSON(w, fl.Status, map[string]any{"error": map[string]string{"code": fl.Code, "message": fl.Message}})
 		return
@@ -411,23 +424,42 @@ func (f *Fake) serveIMS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var req struct {
-			Name     string `json:"name"`
-			ImageURL string `json:"image_url"`
-			VolumeID string `json:"volume_id"`
-			Type     string `json:"type"`
+			Name      string `json:"name"`
+			ImageURL  string `json:"image_url"`
+			VolumeID  string `json:"volume_id"`
+			Type      string `json:"type"`
+			OSVersion string `json:"os_version"`
+			MinDisk   *int   `json:"min_disk"`
 		}
 		if err := json.Unmarshal(body, &req); err != nil || req.Name == "" {
 			f.writeError(w, "IMS", Failure{Status: 400, Code: "IMS.0001", Message: "bad request body"})
 			return
 		}
 		kind := JobImage
-		if req.ImageURL != "" {
+		var fail *Failure
+		switch {
+		case req.ImageURL != "" && req.Type == "IsoImage":
 			kind = JobISO
-		} else if v := f.volumes[req.VolumeID]; v == nil {
-			f.writeError(w, "IMS", Failure{Status: 400, Code: "IMS.0021", Message: "volume " + req.VolumeID + " not found"})
-			return
+		case req.ImageURL != "":
+			// A system-disk image from a file: image_url and min_disk
+			// are mandatory, os_version is needed for a Linux file.
+			kind = JobImport
+			if b, o, ok := strings.Cut(req.ImageURL, ":"); !ok || b == "" || o == "" || req.MinDisk == nil || *req.MinDisk < 40 || *req.MinDisk > 1024 || req.OSVersion == "" {
+				f.writeError(w, "IMS", Failure{Status: 400, Code: "IMS.0002", Message: "image_url (bucket:file), min_disk (40-1024) and os_version are mandatory for an image from a file"})
+				return
+			}
+			if f.ImportSource != nil {
+				if err := f.ImportSource(req.ImageURL); err != nil {
+					fail = &Failure{Code: "IMS.0086", Message: err.Error()}
+				}
+			}
+		default:
+			if v := f.volumes[req.VolumeID]; v == nil {
+				f.writeError(w, "IMS", Failure{Status: 400, Code: "IMS.0021", Message: "volume " + req.VolumeID + " not found"})
+				return
+			}
 		}
-		j := &job{id: f.next("job"), kind: kind}
+		j := &job{id: f.next("job"), kind: kind, importFail: fail}
 		f.jobs[j.id] = j
 		if f.lostAnswer(w, "IMS", CreateImage) {
 			return
@@ -444,7 +476,7 @@ func (f *Fake) serveIMS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		j := f.jobs[id]
-		if j == nil || (j.kind != JobISO && j.kind != JobImage) {
+		if j == nil || (j.kind != JobISO && j.kind != JobImage && j.kind != JobImport) {
 			f.writeError(w, "IMS", Failure{Status: 404, Code: "IMS.0013", Message: "job " + id + " not found"})
 			return
 		}
@@ -479,6 +511,10 @@ func (f *Fake) advance(j *job) string {
 		return "RUNNING"
 	}
 	j.done = true
+	if j.importFail != nil {
+		j.failed = j.importFail
+		return "FAIL"
+	}
 	if fl, ok := f.failJob[j.kind]; ok {
 		j.failed = &fl
 		if s := f.servers[j.serverID]; j.kind == JobServer && s != nil {
@@ -492,7 +528,7 @@ func (f *Fake) advance(j *job) string {
 		return "FAIL"
 	}
 	switch j.kind {
-	case JobISO, JobImage:
+	case JobISO, JobImage, JobImport:
 		j.imageID = f.next("img")
 		f.images[j.imageID] = true
 	case JobServer:
@@ -635,7 +671,7 @@ func (f *Fake) serveECS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		j := f.jobs[strings.TrimPrefix(rest, "/jobs/")]
-		if j == nil || j.kind == JobISO || j.kind == JobImage {
+		if j == nil || j.kind == JobISO || j.kind == JobImage || j.kind == JobImport {
 			f.writeError(w, "ECS", Failure{Status: 404, Code: "Ecs.0616", Message: "job not found"})
 			return
 		}

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package cloudflow
+
+import "os"
+
+func allocated(os.FileInfo) int64 { return -1 }
