@@ -179,13 +179,21 @@ EOF
 no_root_settings() {
 	local uuid=$1
 	if [[ $E2E_INITRAMFS == dracut ]]; then
-		# dracut's initqueue counts rd.retry (180 s) as 360 rounds of at least
-		# 0.5 s each (about 1 s under a loaded TCG). After 2/3 of them every
-		# round warns that it still waits for the root's devexists hook
+		# Debian 12's dracut (059) waits for the root in its initqueue, which
+		# counts rd.retry (180 s) as 360 rounds of at least 0.5 s each (about
+		# 1 s under a loaded TCG). After 2/3 of them every round warns that
+		# it still waits for the root's devexists hook
 		# (devexists-\x2fdev\x2fdisk\x2fby-uuid\x2f<uuid>.sh): first seen
 		# 300 s into the boot here. "Could not boot." would come only at the
 		# end (a timeout script that leaves udev busy resets the count).
+		# Debian 13's dracut (106) leaves the wait to systemd in the initrd:
+		# the root's device job has no limit (rd.timeout unset), the
+		# initqueue never starts, and the only sign is systemd's status line
+		# for that job, its unit name cut in the middle but keeping the
+		# UUID's first group: 3 minutes of it (dracut's own rd.retry budget;
+		# a virtio root appears within seconds) is the same "no root".
 		NO_ROOT_RE="Could not boot|Warning: [^ ]*/initqueue/finished/devexists-[^ ]*$uuid"
+		NO_ROOT_RE+="|Job dev-disk-by.x2duuid-${uuid:0:8}[^ ]* running \\(([3-9]|[1-9][0-9]+)min"
 		NO_ROOT_SECS=720
 		# Boot 1 rebuilds a --no-hostonly xz image in the guest: 918 s of
 		# boot 1 here under load (initramfs-tools: 90-180 s).

@@ -166,7 +166,9 @@ rc=0
 e2e_wait_log "$OUT/negative.serial.log" "$NO_ROOT_RE" "$(tmo "$NO_ROOT_SECS")" "$QEMU_PID" || rc=$?
 qemu_stop "$QEMU_PID" "$W/negative.mon" 0
 if [[ $rc == 0 ]]; then
-	stage_end negative PASS "initramfs ($E2E_INITRAMFS) gave up waiting for UUID=$ROOT_UUID (no virtio_blk)"
+	# The line that proved it: which of no_root_settings' patterns it met.
+	seen=$(e2e_log_clean "$OUT/negative.serial.log" | grep -aoE -- "$NO_ROOT_RE" | head -n 1 || true)
+	stage_end negative PASS "initramfs ($E2E_INITRAMFS) did not find UUID=$ROOT_UUID (no virtio_blk): ${seen:0:90}"
 elif e2e_log_has "$OUT/negative.serial.log" "Reached target.*[Mm]ulti-[Uu]ser"; then
 	stage_end negative FAIL "the unrepaired disk booted on virtio: the control proves nothing"
 else
