@@ -246,6 +246,13 @@ boot_virtio() {
 		problems+=("${NEW_NIC:-the virtio NIC} does not hold the DHCP address $E2E_DHCP_ADDR (dynamic)")
 	if [[ $E2E_NET == ifupdown ]]; then
 		e2e_log_has "$log" "E2E-LEASE $E2E_DHCP_ADDR\$" || problems+=("no dhclient lease for $E2E_DHCP_ADDR")
+	else
+		# The cell's own stack must hold the address. The Debian roots keep
+		# ifupdown (only lo configured) beside it: a dhclient lease means
+		# ifupdown configured the NIC, as nic-config once made it do in the
+		# networkd cell (fixed in 825f844), and the stack was never shown.
+		e2e_log_has "$log" "E2E-LEASE none\$" ||
+			problems+=("a dhclient lease: ifupdown, not $E2E_NET, configured the NIC")
 	fi
 	# The JSON report of `prepagent check`, reassembled from its chunks.
 	# The longest copy of each chunk (a copy cut by a tty flush is a prefix).
