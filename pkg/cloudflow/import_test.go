@@ -174,14 +174,18 @@ func TestImportInterruptedResumes(t *testing.T) {
 	if err := json.Unmarshal(b, &saved); err != nil || saved.Upload.UploadID == "" || saved.ImageJobID != "" {
 		t.Fatalf("state after the interruption: %s (%v)", b, err)
 	}
+	// A part cut off mid-body by the cancellation reached the fake but
+	// was refused (IncompleteBody) and is not stored: it counts among
+	// the missing ones, so count what the second run sends.
 	first := len(e.obs.Stored())
+	sentBefore := len(e.obs.Requests(fakeobs.UploadPart))
 	st, err := e.run(t, context.Background(), e.spec())
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.checkObject(t)
-	if len(e.obs.Requests(fakeobs.UploadPart)) != 9 || first < 3 {
-		t.Errorf("%d part uploads in all (first run stored %d): want each of the 9 parts sent once", len(e.obs.Requests(fakeobs.UploadPart)), first)
+	if second := len(e.obs.Requests(fakeobs.UploadPart)) - sentBefore; second != 9-first || first < 3 {
+		t.Errorf("second run sent %d parts, first run stored %d: want only the %d missing parts", second, first, 9-first)
 	}
 	if n := len(e.cloud.Requests(fakecloud.CreateImage)); n != 1 || !st.Done {
 		t.Errorf("%d create-image requests, state done %v", n, st.Done)
