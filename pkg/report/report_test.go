@@ -81,13 +81,19 @@ func TestSchemaRejectsBadReports(t *testing.T) {
 	if err := validate(t, b); err != nil {
 		t.Fatalf("minimal report rejected: %v", err)
 	}
+	// A family this build does not know (from a newer guest) is read.
+	newer := good
+	newer.OS.Family = "gentoo"
+	if nb, _ := json.Marshal(newer); validate(t, nb) != nil {
+		t.Errorf("report with an unknown family rejected: %v", validate(t, nb))
+	}
 	for name, mutate := range map[string]func(m map[string]any){
 		"bad status": func(m map[string]any) {
 			m["checks"] = []any{map[string]any{"id": "x", "status": "maybe", "summary": ""}}
 		},
 		"missing ready": func(m map[string]any) { delete(m, "ready") },
 		"wrong schema":  func(m map[string]any) { m["schema"] = "v0" },
-		"bad family":    func(m map[string]any) { m["os"].(map[string]any)["family"] = "gentoo" },
+		"bad family":    func(m map[string]any) { m["os"].(map[string]any)["family"] = "Gentoo Linux\x1b[2J" },
 	} {
 		var m map[string]any
 		_ = json.Unmarshal(b, &m)

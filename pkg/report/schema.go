@@ -70,7 +70,8 @@ type OS struct {
 	VersionID  string   `json:"version_id"`
 	PrettyName string   `json:"pretty_name"`
 	IDLike     []string `json:"id_like,omitempty"`
-	// Family is rhel, debian, suse or other.
+	// Family is a pkg/distro family name or "other". An open set: a host
+	// must accept names a newer guest knows and it does not.
 	Family       string `json:"family"`
 	IMSOSVersion string `json:"ims_os_version"`
 	// Source is the file the identity was read from.

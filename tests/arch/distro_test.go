@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,9 +122,10 @@ func literalsIn(p string, words map[string]bool) ([]string, error) {
 	return out, nil
 }
 
-// TestSchemaFamilies: the report schema's os.family enum is the set of
-// registered families and "other": a new family changes the guest/host
-// contract, and this says so.
+// TestSchemaFamilies: the report schema's os.family is an open set (a
+// string with a pattern, no enum: a newer guest's family must not make an
+// older host reject its report), and every registered family and "other"
+// match its pattern, so adding a family is adding its file in pkg/distro.
 func TestSchemaFamilies(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(repoRoot, "pkg/report/report.schema.json"))
 	if err != nil {
@@ -134,7 +136,9 @@ func TestSchemaFamilies(t *testing.T) {
 			OS struct {
 				Properties struct {
 					Family struct {
-						Enum []string `json:"enum"`
+						Enum    []string `json:"enum"`
+						Type    string   `json:"type"`
+						Pattern string   `json:"pattern"`
 					} `json:"family"`
 				} `json:"properties"`
 			} `json:"os"`
@@ -143,14 +147,26 @@ func TestSchemaFamilies(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("parse report.schema.json: %v", err)
 	}
-	want := []string{string(distro.Other)}
-	for _, f := range distro.Families() {
-		want = append(want, string(f.Name))
+	fam := doc.Properties.OS.Properties.Family
+	if fam.Enum != nil || fam.Type != "string" || fam.Pattern == "" {
+		t.Fatalf("report.schema.json os.family = %+v, want an open string with a pattern", fam)
 	}
-	got := doc.Properties.OS.Properties.Family.Enum
-	slices.Sort(got)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("report.schema.json os.family enum = %q, want %q (pkg/distro's families and other)", got, want)
+	re, err := regexp.Compile(fam.Pattern)
+	if err != nil {
+		t.Fatalf("os.family pattern %q: %v", fam.Pattern, err)
+	}
+	names := []string{string(distro.Other)}
+	for _, f := range distro.Families() {
+		names = append(names, string(f.Name))
+	}
+	for _, n := range names {
+		if !re.MatchString(n) {
+			t.Errorf("family %q does not match report.schema.json os.family pattern %q", n, fam.Pattern)
+		}
+	}
+	for _, bad := range []string{"", "RHEL", "a b", "x\x1b"} {
+		if re.MatchString(bad) {
+			t.Errorf("os.family pattern %q accepts %q", fam.Pattern, bad)
+		}
 	}
 }
