@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -257,4 +258,21 @@ func (r *Resolver) WholeDisks(n *Node) (Chain, error) {
 	c.Desc = d
 	sort.Strings(c.Disks)
 	return c, nil
+}
+
+// PartNumber is the partition number of partition node n (its sysfs
+// "partition" attribute), the index a partition table gives it.
+func (r *Resolver) PartNumber(n *Node) (int, error) {
+	if n.Kind != KindPartition {
+		return 0, fmt.Errorf("%s is a %s, not a partition", n.Name, n.Kind)
+	}
+	v, err := r.readAttr(n.sys + "/partition")
+	if err != nil {
+		return 0, fmt.Errorf("read partition number of %s: %w", n.Name, err)
+	}
+	num, err := strconv.Atoi(v)
+	if err != nil || num < 1 {
+		return 0, fmt.Errorf("partition number of %s: %q", n.Name, v)
+	}
+	return num, nil
 }

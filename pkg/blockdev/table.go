@@ -11,14 +11,9 @@ import (
 
 	"github.com/diskfs/go-diskfs/backend"
 	"github.com/diskfs/go-diskfs/backend/file"
-	"github.com/diskfs/go-diskfs/filesystem"
-	"github.com/diskfs/go-diskfs/filesystem/fat12"
-	"github.com/diskfs/go-diskfs/filesystem/fat16"
-	"github.com/diskfs/go-diskfs/filesystem/fat32"
 	"github.com/diskfs/go-diskfs/partition"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/diskfs/go-diskfs/partition/mbr"
-	diskpart "github.com/diskfs/go-diskfs/partition/part"
 	"golang.org/x/sys/unix"
 )
 
@@ -102,23 +97,6 @@ func (d *rawDisk) Close() error { return d.b.Close() }
 
 func (d *rawDisk) table() (partition.Table, error) {
 	return partition.Read(d.b, d.logical, d.physical)
-}
-
-// fat reads the FAT filesystem of the partition at start, size bytes:
-// FAT32, then FAT16, then FAT12, as an ESP may be any of them.
-func (d *rawDisk) fat(start, size int64) (filesystem.FileSystem, error) {
-	bs := int64(d.logical)
-	fs32, err32 := fat32.Read(d.b, size, start, bs)
-	if err32 == nil {
-		return fs32, nil
-	}
-	if fs16, err := fat16.Read(d.b, size, start, bs); err == nil {
-		return fs16, nil
-	}
-	if fs12, err := fat12.Read(d.b, size, start, bs); err == nil {
-		return fs12, nil
-	}
-	return nil, fmt.Errorf("no FAT filesystem: %w", err32)
 }
 
 // ReadTable reads the partition table and boot code of the whole-disk
@@ -212,67 +190,6 @@ func zeroAt(dev string, off int64) bool {
 		return false
 	}
 	return bytes.Count(b, []byte{0}) == len(b)
-}
-
-// ESPLoaders lists the .efi files under /EFI (two levels: EFI/BOOT/x.efi,
-// EFI/<distro>/x.efi) of FAT partition number part on the whole-disk
-// node dev, read with go-diskfs without mounting (the kernel may lack
-// vfat).
-func ESPLoaders(dev string, part int) ([]string, error) {
-	d, err := openRO(dev)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	pt, err := d.table()
-	if err != nil {
-		return nil, fmt.Errorf("read partition table of %s: %w", dev, err)
-	}
-	var p diskpart.Partition
-	for _, q := range pt.GetPartitions() {
-		if q.GetIndex() == part {
-			p = q
-		}
-	}
-	if p == nil {
-		return nil, fmt.Errorf("read FAT filesystem on %s partition %d: no such partition", dev, part)
-	}
-	fsys, err := d.fat(p.GetStart(), p.GetSize())
-	if err != nil {
-		return nil, fmt.Errorf("read FAT filesystem on %s partition %d: %w", dev, part, err)
-	}
-	// go-diskfs takes io/fs paths: "." is the root, no leading slash.
-	top, err := fsys.ReadDir(".")
-	if err != nil {
-		return nil, fmt.Errorf("list / of ESP %s partition %d: %w", dev, part, err)
-	}
-	var out []string
-	for _, e := range top {
-		if !e.IsDir() || !strings.EqualFold(e.Name(), "EFI") {
-			continue
-		}
-		subs, err := fsys.ReadDir(e.Name())
-		if err != nil {
-			return nil, fmt.Errorf("list /%s of ESP %s partition %d: %w", e.Name(), dev, part, err)
-		}
-		for _, s := range subs {
-			if !s.IsDir() {
-				continue
-			}
-			p := e.Name() + "/" + s.Name()
-			files, err := fsys.ReadDir(p)
-			if err != nil {
-				return nil, fmt.Errorf("list %s of ESP %s partition %d: %w", p, dev, part, err)
-			}
-			for _, f := range files {
-				if !f.IsDir() && strings.EqualFold(path.Ext(f.Name()), ".efi") {
-					out = append(out, "/"+p+"/"+f.Name())
-				}
-			}
-		}
-	}
-	sort.Strings(out)
-	return out, nil
 }
 
 // DefaultLoader reports whether loaders include the removable-media path

@@ -69,6 +69,10 @@ type Sources struct {
 	ESPLoaders func(disk string, part int) ([]string, error)
 
 	probeOnce sync.Once
+	// esps keeps each ESP's listing (esp.go): the image facts and the
+	// root-disk check both need it.
+	espMu sync.Mutex
+	esps  map[string]espListing
 	probed    []blockdev.FS
 	probeErr  error
 
@@ -86,13 +90,6 @@ func (s *Sources) table(disk string) (*blockdev.Table, error) {
 		return nil, errors.New("no device directory configured")
 	}
 	return blockdev.ReadTable(dev)
-}
-
-func (s *Sources) esp(disk string, part int) ([]string, error) {
-	if s.ESPLoaders != nil {
-		return s.ESPLoaders(disk, part)
-	}
-	return blockdev.ESPLoaders(s.Resolver.DevPath(disk), part)
 }
 
 // HostSources reads the running system: /proc/self/mountinfo, /sys,

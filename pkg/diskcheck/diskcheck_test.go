@@ -368,6 +368,22 @@ func TestUEFI(t *testing.T) {
 			}
 		})
 	}
+	// An ESP that cannot be listed (no mtools, hostile FAT) leaves the
+	// loader unverified: a warning naming why, not "no boot loader".
+	t.Run("esp-unreadable", func(t *testing.T) {
+		f := newFixture(t, "plain")
+		f.src.ReadTable = func(string) (*blockdev.Table, error) { return gptESP, nil }
+		f.src.ESPLoaders = func(string, int) ([]string, error) { return nil, errors.New("mdir (mtools) is not installed") }
+		rep := f.run(t, runner.ModeCheck, Options{}, "")
+		r := result(t, rep, IDRootDisk)
+		ev := strings.Join(r.Evidence, "\n")
+		if r.Status != check.Warn || !strings.Contains(ev, "ESP vdb partition 1 unreadable: mdir (mtools) is not installed; its boot loader was not verified") || strings.Contains(ev, "no boot loader") {
+			t.Errorf("root-disk = %s, want warn naming the unreadable ESP\n%s", r.Status, ev)
+		}
+		if !strings.Contains(rep.Image.Reason, "ESP not readable: mdir (mtools) is not installed") {
+			t.Errorf("image reason %q", rep.Image.Reason)
+		}
+	})
 	t.Run("table-unreadable", func(t *testing.T) {
 		f := newFixture(t, "plain")
 		f.src.ReadTable = func(string) (*blockdev.Table, error) { return nil, errors.New("short read") }

@@ -128,7 +128,7 @@ func (c RootDisk) Check(ctx context.Context, env *check.Env) (check.Result, erro
 			warns = append(warns, fmt.Sprintf("root disk %s has no serial (%s): the host cannot match it to the data volume", d.Name, d.SerialSource))
 		}
 	}
-	fails, warns = c.bootLoader(env, det, fails, warns)
+	fails, warns = c.bootLoader(ctx, env, det, fails, warns)
 	if det.BootMode != "" {
 		res.Evidence = append(res.Evidence, fmt.Sprintf("boot mode %s (from %s)%s", det.BootMode, det.BootModeFrom, prefixed(": ", det.BootLoader)))
 	}
@@ -166,7 +166,7 @@ func prefix(v string) string {
 
 // bootLoader decides the boot mode and checks that the loader it needs is
 // on the root disk.
-func (c RootDisk) bootLoader(env *check.Env, det *RootDiskDetail, fails, warns []string) ([]string, []string) {
+func (c RootDisk) bootLoader(ctx context.Context, env *check.Env, det *RootDiskDetail, fails, warns []string) ([]string, []string) {
 	l := det.Layout
 	if l.RootDisk == "" {
 		return fails, warns
@@ -174,13 +174,13 @@ func (c RootDisk) bootLoader(env *check.Env, det *RootDiskDetail, fails, warns [
 	t := l.Table
 	if t == nil {
 		msg := fmt.Sprintf("cannot read the partition table of %s: %s", l.RootDisk, l.TableError)
-		det.BootMode, det.BootModeFrom, _, _ = c.Src.bootMode(env, l)
+		det.BootMode, det.BootModeFrom, _, _ = c.Src.bootMode(ctx, env, l)
 		return fails, append(warns, msg+"; the boot loader was not verified")
 	}
 	var espErr error
-	det.BootMode, det.BootModeFrom, det.ESPLoaders, espErr = c.Src.bootMode(env, l)
+	det.BootMode, det.BootModeFrom, det.ESPLoaders, espErr = c.Src.bootMode(ctx, env, l)
 	if espErr != nil {
-		warns = append(warns, fmt.Sprintf("ESP %s partition %d unreadable: %v", l.RootDisk, t.ESP, espErr))
+		warns = append(warns, fmt.Sprintf("ESP %s partition %d unreadable: %v; its boot loader was not verified", l.RootDisk, t.ESP, espErr))
 	}
 	espOK := len(det.ESPLoaders) > 0
 	switch det.BootMode {
@@ -203,6 +203,9 @@ func (c RootDisk) bootLoader(env *check.Env, det *RootDiskDetail, fails, warns [
 		switch {
 		case t.ESP == 0:
 			fails = append(fails, fmt.Sprintf("UEFI boot: no EFI System Partition on %s", l.RootDisk))
+		case espErr != nil:
+			// Unverified, not missing: said in warns, as for an
+			// unreadable partition table.
 		case !espOK:
 			fails = append(fails, fmt.Sprintf("UEFI boot: the ESP (partition %d of %s) has no EFI/*/*.efi loader", t.ESP, l.RootDisk))
 		case !blockdev.DefaultLoader(det.ESPLoaders):
@@ -211,6 +214,11 @@ func (c RootDisk) bootLoader(env *check.Env, det *RootDiskDetail, fails, warns [
 			det.BootLoader = fmt.Sprintf("ESP partition %d with %s", t.ESP, strings.Join(det.ESPLoaders, ", "))
 		}
 	default:
+		if espErr != nil {
+			// The ESP may hold the loader: unverified (said in warns),
+			// not missing.
+			break
+		}
 		fails = append(fails, fmt.Sprintf("no boot loader on %s: boot sector %s, %s table, ESP %d, BIOS boot partition %d", l.RootDisk, t.BootCode, t.Type, t.ESP, t.BIOSBoot))
 	}
 	return fails, warns
@@ -221,7 +229,7 @@ func (c RootDisk) bootLoader(env *check.Env, det *RootDiskDetail, fails, warns [
 // ESP with a loader). It also returns the ESP's loaders and why they
 // could not be listed. With no readable table only the live firmware
 // answers.
-func (s *Sources) bootMode(env *check.Env, l *Layout) (mode, from string, loaders []string, espErr error) {
+func (s *Sources) bootMode(ctx context.Context, env *check.Env, l *Layout) (mode, from string, loaders []string, espErr error) {
 	t := l.Table
 	if t == nil {
 		if env.Root.IsHost() {
@@ -230,7 +238,7 @@ func (s *Sources) bootMode(env *check.Env, l *Layout) (mode, from string, loader
 		return "", "", nil, nil
 	}
 	if t.ESP != 0 {
-		loaders, espErr = s.esp(l.RootDisk, t.ESP)
+		loaders, espErr = s.esp(ctx, env, l, t.ESP)
 	}
 	if env.Root.IsHost() {
 		return bootModeOf(s.efiFirmware()), "firmware", loaders, espErr
@@ -279,7 +287,7 @@ func (s *Sources) ImageFacts(ctx context.Context, env *check.Env) (report.Image,
 	img.MinDisk = MinDisk(d.SizeBytes)
 	img.RootDiskSerial = d.Serial
 	var espErr error
-	img.BootMode, _, _, espErr = s.bootMode(env, l)
+	img.BootMode, _, _, espErr = s.bootMode(ctx, env, l)
 	var unknown []string
 	if img.BootMode == "" {
 		why := fmt.Sprintf("no boot code, BIOS boot partition or ESP loader on %s", l.RootDisk)
