@@ -71,10 +71,10 @@ type Sources struct {
 	probeOnce sync.Once
 	// esps keeps each ESP's listing (esp.go): the image facts and the
 	// root-disk check both need it.
-	espMu sync.Mutex
-	esps  map[string]espListing
-	probed    []blockdev.FS
-	probeErr  error
+	espMu    sync.Mutex
+	esps     map[string]espListing
+	probed   []blockdev.FS
+	probeErr error
 
 	// guests is what the checks of this run learned about the prepared
 	// OS's own disk names (guestnames.go).
