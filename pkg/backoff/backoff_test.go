@@ -64,3 +64,19 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestAnswer(t *testing.T) {
+	a := &Answer{Op: "create server", StatusCode: 429, Code: "Ecs.0000", Message: "too many requests", RequestID: "r-1"}
+	if got, want := a.Error(), "create server: HTTP 429 Ecs.0000: too many requests (request ID r-1)"; got != want || !a.Retryable() {
+		t.Errorf("Error() = %q (retryable %v), want %q", got, a.Retryable(), want)
+	}
+	o := &Answer{Service: "OBS", Op: "upload part 3", StatusCode: 400, Code: "BadDigest"}
+	if got, want := o.Error(), "OBS upload part 3: HTTP 400 BadDigest"; got != want || o.Retryable() {
+		t.Errorf("Error() = %q (retryable %v), want %q", got, o.Retryable(), want)
+	}
+	for code, want := range map[int]bool{400: false, 403: false, 404: false, 429: true, 500: true, 503: true} {
+		if (&Answer{StatusCode: code}).Retryable() != want {
+			t.Errorf("Retryable(%d) != %v", code, want)
+		}
+	}
+}

@@ -3,43 +3,14 @@ package cloudflow
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/prepagent/prepagent/pkg/backoff"
 )
 
-// APIError is an error response of the cloud: what users need to report
-// a problem to support (request ID) and to understand it (code, message).
-type APIError struct {
-	Op         string // what we were doing, e.g. "create server"
-	StatusCode int
-	Code       string // error_code, e.g. "Ecs.0000"
-	Message    string // error_msg
-	RequestID  string // X-Request-Id
-	// RetryAfter is the answer's Retry-After (throttling), 0 if none.
-	RetryAfter time.Duration
-}
-
-func (e *APIError) Error() string {
-	s := fmt.Sprintf("%s: HTTP %d", e.Op, e.StatusCode)
-	if e.Code != "" {
-		s += " " + e.Code
-	}
-	if e.Message != "" {
-		s += ": " + e.Message
-	}
-	if e.RequestID != "" {
-		s += " (request ID " + e.RequestID + ")"
-	}
-	return s
-}
-
-// Retryable says whether the call may be repeated: throttling (429) and
-// server errors (5xx) only. A 4xx other than 429 will fail the same way.
-func (e *APIError) Retryable() bool {
-	return e.StatusCode == 429 || e.StatusCode >= 500
-}
+// APIError is an error answer of the cloud (code, message, request ID,
+// Retry-After): the one type the host's API clients share.
+type APIError = backoff.Answer
 
 // Retry is the backoff policy for throttled and failing calls.
 type Retry struct {

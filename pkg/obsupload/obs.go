@@ -135,7 +135,7 @@ func obsError(op string, err error) error {
 	}
 	var oe obs.ObsError
 	if errors.As(err, &oe) {
-		e := &Error{Op: op, StatusCode: oe.StatusCode, Code: oe.Code, Message: oe.Message, RequestID: oe.RequestId}
+		e := &Error{backoff.Answer{Service: "OBS", Op: op, StatusCode: oe.StatusCode, Code: oe.Code, Message: oe.Message, RequestID: oe.RequestId}}
 		if v := oe.ResponseHeaders["retry-after"]; len(v) > 0 {
 			e.RetryAfter = backoff.RetryAfter(v[0], time.Now())
 		}

@@ -18,11 +18,12 @@ package obsupload
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/url"
 	"time"
+
+	"github.com/prepagent/prepagent/pkg/backoff"
 )
 
 // Store is the part of the OBS API an upload uses. Methods return *Error
@@ -74,30 +75,9 @@ var (
 	ErrInput        = errors.New("invalid upload input")
 )
 
-// Error is an error answer of OBS.
-type Error struct {
-	Op         string // what we were doing, e.g. "upload part 3"
-	StatusCode int
-	Code       string // e.g. "NoSuchUpload", "BadDigest"
-	Message    string
-	RequestID  string
-	// RetryAfter is the answer's Retry-After (throttling), 0 if none.
-	RetryAfter time.Duration
-}
-
-func (e *Error) Error() string {
-	s := fmt.Sprintf("OBS %s: HTTP %d", e.Op, e.StatusCode)
-	if e.Code != "" {
-		s += " " + e.Code
-	}
-	if e.Message != "" {
-		s += ": " + e.Message
-	}
-	if e.RequestID != "" {
-		s += " (request ID " + e.RequestID + ")"
-	}
-	return s
-}
+// Error is an error answer of OBS; errors.Is tells the answers the
+// uploader acts on (ErrNotFound, ErrNoSuchUpload).
+type Error struct{ backoff.Answer }
 
 // Is lets errors.Is see the answers the uploader acts on.
 func (e *Error) Is(target error) bool {
@@ -108,12 +88,6 @@ func (e *Error) Is(target error) bool {
 		return e.StatusCode == 404 && e.Code == "NoSuchUpload"
 	}
 	return false
-}
-
-// Retryable says whether the same call may succeed later: throttling
-// (429, 503 SlowDown) and server errors.
-func (e *Error) Retryable() bool {
-	return e.StatusCode == 429 || e.StatusCode >= 500
 }
 
 // retryable classifies errors for backoff: error answers that may pass,
