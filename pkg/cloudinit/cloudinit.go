@@ -34,6 +34,7 @@ import (
 	"github.com/prepagent/prepagent/pkg/check"
 	"github.com/prepagent/prepagent/pkg/osinfo"
 	"github.com/prepagent/prepagent/pkg/rootfs"
+	"github.com/prepagent/prepagent/pkg/systemdunit"
 )
 
 // ID is the check's stable name.
@@ -296,7 +297,7 @@ func (Check) Check(_ context.Context, env *check.Env) (check.Result, error) {
 	for _, u := range d.Units {
 		switch {
 		case u.Masked:
-			fails = append(fails, fmt.Sprintf("%s is masked (%s -> /dev/null)", u.Unit, path.Join(EtcUnitDir, u.Unit)))
+			fails = append(fails, fmt.Sprintf("%s is masked (%s -> /dev/null)", u.Unit, path.Join(systemdunit.EtcDir, u.Unit)))
 			fixes = append(fixes, "unmask "+u.Unit)
 		case !u.Enabled():
 			fails = append(fails, fmt.Sprintf("%s is not enabled (no link in any .wants directory)", u.Unit))
@@ -377,7 +378,7 @@ func (Check) Fix(_ context.Context, env *check.Env, r check.Result) error {
 	}
 	for _, u := range d.Units {
 		if u.Masked {
-			if err := env.Edit.Remove(path.Join(EtcUnitDir, u.Unit)); err != nil {
+			if err := env.Edit.Remove(path.Join(systemdunit.EtcDir, u.Unit)); err != nil {
 				return err
 			}
 		}
@@ -387,7 +388,7 @@ func (Check) Fix(_ context.Context, env *check.Env, r check.Result) error {
 		// What `systemctl enable` does offline: a link per [Install]
 		// target, to the vendor unit file by absolute path.
 		for _, w := range u.WantedBy {
-			dir := path.Join(EtcUnitDir, w)
+			dir := path.Join(systemdunit.EtcDir, w)
 			if err := env.Edit.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}

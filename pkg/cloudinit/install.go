@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io/fs"
 	"path"
 	"strings"
 
 	"github.com/prepagent/prepagent/pkg/distro"
 	"github.com/prepagent/prepagent/pkg/ini"
 	"github.com/prepagent/prepagent/pkg/rootfs"
+	"github.com/prepagent/prepagent/pkg/systemdunit"
 )
 
 // Binaries where a cloud-init package puts its command.
@@ -22,12 +22,6 @@ const DisabledMarker = "/etc/cloud/cloud-init.disabled"
 
 // DpkgStatus is dpkg's package database.
 const DpkgStatus = "/var/lib/dpkg/status"
-
-// UnitDirs hold package-shipped systemd units, then the admin's.
-var UnitDirs = []string{"/usr/lib/systemd/system", "/lib/systemd/system"}
-
-// EtcUnitDir is where `systemctl enable` writes its wants links.
-const EtcUnitDir = "/etc/systemd/system"
 
 // StageUnits are cloud-init's boot stages, in boot order. Each entry lists
 // the names used across versions (24.3 renamed cloud-init.service to
@@ -140,48 +134,24 @@ type UnitState struct {
 	// File is the unit file (vendor directory), empty when the stage is
 	// not shipped.
 	File string `json:"file,omitempty"`
-	// EnabledBy lists the wants/requires links that pull the unit in.
-	EnabledBy []string `json:"enabled_by,omitempty"`
-	// Masked is set when /etc/systemd/system/<unit> points to /dev/null.
-	Masked bool `json:"masked,omitempty"`
+	systemdunit.State
 	// WantedBy are the [Install] targets fix links it into.
 	WantedBy []string `json:"wanted_by,omitempty"`
 }
-
-// Enabled reports whether something pulls the unit in at boot.
-func (u UnitState) Enabled() bool { return len(u.EnabledBy) > 0 && !u.Masked }
 
 // Units inspects the stage units. A stage whose unit file is missing
 // under every name is left out (old SysV-only releases): ok is false when
 // no stage unit exists at all.
 func Units(root *rootfs.Root) (units []UnitState, ok bool, err error) {
-	// The .wants/.requires directories, admin and vendor.
-	var wantDirs []string
-	for _, d := range append([]string{EtcUnitDir}, UnitDirs...) {
-		ents, err := root.ReadDir(d)
-		if err != nil {
-			if rootfs.IsNotExist(err) {
-				continue
-			}
-			return nil, false, fmt.Errorf("read %s: %w", d, err)
-		}
-		for _, e := range ents {
-			if strings.HasSuffix(e.Name(), ".wants") || strings.HasSuffix(e.Name(), ".requires") {
-				wantDirs = append(wantDirs, path.Join(d, e.Name()))
-			}
-		}
+	wiring, err := systemdunit.Read(root)
+	if err != nil {
+		return nil, false, err
 	}
 	for _, names := range StageUnits {
 		var st *UnitState
 		for _, n := range names {
-			for _, d := range UnitDirs {
-				p := path.Join(d, n)
-				if fi, err := root.Stat(p); err == nil && fi.Mode().IsRegular() {
-					st = &UnitState{Unit: n, File: p}
-					break
-				}
-			}
-			if st != nil {
+			if f := systemdunit.VendorFile(root, n); f != "" {
+				st = &UnitState{Unit: n, File: f}
 				break
 			}
 		}
@@ -194,16 +164,7 @@ func Units(root *rootfs.Root) (units []UnitState, ok bool, err error) {
 			return nil, false, fmt.Errorf("read %s: %w", st.File, err)
 		}
 		st.WantedBy = installTargets(data)
-		mask := path.Join(EtcUnitDir, st.Unit)
-		if t, err := root.Readlink(mask); err == nil && t == "/dev/null" {
-			st.Masked = true
-		}
-		for _, wd := range wantDirs {
-			p := path.Join(wd, st.Unit)
-			if fi, err := root.Lstat(p); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-				st.EnabledBy = append(st.EnabledBy, p)
-			}
-		}
+		st.State = wiring.State(st.Unit)
 		units = append(units, *st)
 	}
 	return units, ok, nil

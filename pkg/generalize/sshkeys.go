@@ -6,6 +6,7 @@ import (
 
 	"github.com/prepagent/prepagent/pkg/cloudinit"
 	"github.com/prepagent/prepagent/pkg/rootfs"
+	"github.com/prepagent/prepagent/pkg/systemdunit"
 )
 
 // keygenUnits generate missing host keys before sshd starts: RHEL 7's
@@ -29,7 +30,7 @@ func KeyRegenerator(root *rootfs.Root) (string, error) {
 	if ok {
 		return why, nil
 	}
-	dirs := append(append([]string{}, cloudinit.UnitDirs...), cloudinit.EtcUnitDir)
+	dirs := append(append([]string{}, systemdunit.VendorDirs...), systemdunit.EtcDir)
 	for _, u := range keygenUnits {
 		for _, d := range dirs {
 			p := path.Join(d, u)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/prepagent/prepagent/pkg/rootfs"
+	"github.com/prepagent/prepagent/pkg/systemdunit"
 )
 
 // Which stack is in charge of the NIC. DetectStacks lists what is
@@ -17,29 +18,20 @@ import (
 // NIC's stanza there made it the second DHCP client of that NIC, racing
 // networkd (found by the e2e networkd cell).
 
-// systemdEtcDir is where `systemctl enable` writes its wants links.
-const systemdEtcDir = "/etc/systemd/system"
-
 // netplanGenerators are where netplan's systemd generator lives: at boot
 // it renders /etc/netplan for the renderer's daemon and, for networkd,
 // links systemd-networkd.service into multi-user.target.wants itself.
 var netplanGenerators = []string{"/usr/lib/systemd/system-generators/netplan", "/lib/systemd/system-generators/netplan", "/usr/sbin/netplan", "/sbin/netplan"}
 
-// unitEnabled returns the wants link in /etc/systemd/system that enables
-// unit at boot ("" when none does, or the unit is masked).
+// unitEnabled returns a link that enables unit at boot ("" when none
+// does, or the unit is masked), as systemdunit reads it for every check.
 func unitEnabled(root *rootfs.Root, unit string) (string, error) {
-	if t, err := root.Readlink(path.Join(systemdEtcDir, unit)); err == nil && t == "/dev/null" {
-		return "", nil
-	}
-	dirs, err := root.Glob(systemdEtcDir + "/*.wants")
+	w, err := systemdunit.Read(root)
 	if err != nil {
-		return "", fmt.Errorf("list %s: %w", systemdEtcDir, err)
+		return "", err
 	}
-	for _, d := range dirs {
-		// Lstat: the link's target may be absent in an offline copy.
-		if p := path.Join(d, unit); anyExists(root, p) {
-			return p, nil
-		}
+	if st := w.State(unit); st.Enabled() {
+		return st.EnabledBy[0], nil
 	}
 	return "", nil
 }

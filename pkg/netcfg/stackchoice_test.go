@@ -109,6 +109,35 @@ func TestStackChoiceIfupdownLoOnly(t *testing.T) {
 			noFile: []string{SettleDropIn},
 		},
 		{
+			// A distribution that enables networkd in its vendor
+			// directory: enabled as systemctl would say (systemdunit).
+			name: "networkd enabled by the vendor, ifupdown lo only",
+			files: map[string]string{
+				"etc/network/interfaces":                                                  ifupdownLoOnly,
+				"etc/systemd/network/10-install.network":                                  networkdInstall,
+				"usr/lib/systemd/system/multi-user.target.wants/systemd-networkd.service": "-> ../systemd-networkd.service",
+			},
+			first: StackNetworkd, create: "/etc/systemd/network/80-prepagent-primary.network",
+			why:            "systemd-networkd.service is enabled (/usr/lib/systemd/system/multi-user.target.wants/systemd-networkd.service)",
+			interfacesKept: true,
+			wantFile:       map[string]string{"etc/systemd/network/80-prepagent-primary.network": "[Match]\nName=en* eth*\n"},
+			noFile:         []string{SettleDropIn},
+		},
+		{
+			// systemd ignores what is not a symlink in a .wants
+			// directory ("is not a symlink, ignoring").
+			name: "networkd wants entry a regular file, ifupdown lo only",
+			files: map[string]string{
+				"etc/network/interfaces":                                              ifupdownLoOnly,
+				"etc/systemd/network/10-install.network":                              networkdInstall,
+				"etc/systemd/system/multi-user.target.wants/systemd-networkd.service": "[Unit]\n",
+			},
+			first: StackIfupdown, create: InterfacesFile,
+			why:      "systemd-networkd.service is not enabled",
+			wantFile: map[string]string{"etc/network/interfaces": "auto /e*/1=primary-nic\niface primary-nic inet dhcp\n"},
+			noFile:   []string{"etc/systemd/network/80-prepagent-primary.network"},
+		},
+		{
 			name: "netplan for networkd, ifupdown lo only",
 			files: map[string]string{
 				"etc/network/interfaces":                    ifupdownLoOnly,

@@ -42,6 +42,7 @@ var rules = []rule{
 	{pkg: "pkg/ini", forbid: []string{mod}, why: "format readers are leaves: bytes in, no root handle"},
 	{pkg: "pkg/kmod", forbid: []string{mod}, why: "format readers are leaves: bytes in, no root handle"},
 	{pkg: "pkg/udevrule", forbid: []string{mod}, why: "format readers are leaves: bytes in, no root handle"},
+	{pkg: "pkg/systemdunit", forbid: []string{mod}, allow: []string{mod + "pkg/rootfs"}, why: "unit wiring is read through the root handle only"},
 	{pkg: "pkg/rootfs", forbid: []string{mod}, why: "the root handle is the bottom layer"},
 	{pkg: "pkg/bootcfg", forbid: []string{mod}, allow: []string{mod + "pkg/shellvar"},
 		why: "the boot configuration reader is a format library: it reads through an FS interface and returns bytes the checks write through their journal"},
