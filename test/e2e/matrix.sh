@@ -6,7 +6,8 @@
 # Usage: test/e2e/matrix.sh [CELL...]   (default: every cell of CELLS)
 #        E2E_MATRIX=ci test/e2e/matrix.sh   (the CI subset)
 # A cell is RELEASE-INITRAMFS-NET-BOOT-PATH, e.g.
-# bookworm-itools-ifupdown-bios-guest.
+# bookworm-itools-ifupdown-bios-guest; a "+names" suffix names the root by
+# the installer's device (/dev/sda2) in grub.cfg and fstab (run.sh).
 #
 # Prints one line per cell as it ends:
 #   E2E-CELL <name> PASS <seconds>s
@@ -30,6 +31,7 @@ CELLS=(
 	bookworm-dracut-netplan-nm-uefi-offline
 	trixie-itools-ifupdown-uefi-guest
 	trixie-dracut-nm-bios-offline
+	bookworm-itools-ifupdown-bios-offline+names
 )
 # The CI subset: the Debian 12 ifupdown BIOS guest on both paths. One
 # cached disk serves both (no second build); the guest path is the unit
@@ -62,7 +64,12 @@ fi
 names=() results=() secs=() notes=()
 failed=0
 for cell in "${cells[@]}"; do
-	IFS=- read -r rel ird net1 net2 boot path <<<"$cell"
+	# A "+names" suffix: the root named by the installer's device name
+	# (run.sh E2E_NAMES=kernel).
+	rootnames=uuid
+	base=${cell%+names}
+	[[ $base == "$cell" ]] || rootnames=kernel
+	IFS=- read -r rel ird net1 net2 boot path <<<"$base"
 	# netplan-networkd / netplan-nm carry a dash of their own.
 	if [[ -z $path ]]; then
 		path=$boot boot=$net2 net=$net1
@@ -71,7 +78,7 @@ for cell in "${cells[@]}"; do
 	fi
 	t0=$SECONDS
 	rc=0
-	E2E_RELEASE=$rel E2E_INITRAMFS=$ird E2E_NET=$net E2E_BOOT=$boot E2E_PATH=$path \
+	E2E_RELEASE=$rel E2E_INITRAMFS=$ird E2E_NET=$net E2E_BOOT=$boot E2E_PATH=$path E2E_NAMES=$rootnames \
 		E2E_OUT="$OUT/$cell" bash "$HERE/run.sh" >"$OUT/$cell.log" 2>&1 </dev/null || rc=$?
 	s=$((SECONDS - t0))
 	if [[ $rc == 0 ]]; then

@@ -29,6 +29,13 @@
 #             user-network DHCP; an extra test unit prints
 #             `prepagent check --json` and `ip -4 addr` to the serial console
 #
+# E2E_NAMES=kernel (matrix cell suffix "+names"; initramfs-tools cells):
+# the copy of the disk names its root as the installer's hardware saw it,
+# root=/dev/sda2 in grub.cfg and /dev/sda2 in fstab (on virtio it is vda2).
+# An extra stage "names" fixes a second copy with --skip boot-config and
+# must see that copy's initramfs give up on /dev/sda2 on virtio; the repair
+# must report boot-config and fstab fixed, and boot 2 proves the rewrite.
+#
 # Only qemu user networking (restrict=on: no way out of the VM) is used;
 # nothing on the host but loop devices, mounts under the work directory and
 # qemu processes, all released on every exit path.
@@ -53,6 +60,15 @@ export PREPAGENT_CACHE
 [[ $EUID -eq 0 ]] || { echo "e2e: must run as root (loop devices, mounts)" >&2; exit 2; }
 e2e_cell_check || exit 2
 CELL=$(e2e_cell)
+: "${E2E_NAMES:=uuid}"
+case $E2E_NAMES in
+uuid) ;;
+kernel)
+	[[ $E2E_INITRAMFS == itools ]] || { echo "e2e: E2E_NAMES=kernel needs an initramfs-tools cell" >&2; exit 2; }
+	CELL+=+names
+	;;
+*) echo "e2e: E2E_NAMES is uuid or kernel, not '$E2E_NAMES'" >&2; exit 2 ;;
+esac
 # Its own install step: the Debian packages of tests/deps.d/e2e.txt.
 need_tools() {
 	local t
@@ -129,6 +145,23 @@ install_agent() {
 	say "installed $bin and prepagent.service (enabled for: $(awk -F= '/^WantedBy=/ { print $2 }' "$UNIT_SRC" | paste -sd ' '))"
 }
 
+# The installer's name of the root on its AHCI disk (E2E_NAMES=kernel).
+INSTALL_ROOT=/dev/sda2
+to_kernel_names() {
+	local m=$1
+	sed -i "s#root=UUID=$ROOT_UUID#root=$INSTALL_ROOT#g" "$m/boot/grub/grub.cfg"
+	sed -i -E "s#^UUID=$ROOT_UUID([[:space:]]+/[[:space:]])#$INSTALL_ROOT\1#" "$m/etc/fstab"
+	grep -q "root=$INSTALL_ROOT " "$m/boot/grub/grub.cfg" && ! grep -q "root=UUID=" "$m/boot/grub/grub.cfg" &&
+		grep -qE "^$INSTALL_ROOT[[:space:]]+/[[:space:]]" "$m/etc/fstab" ||
+		{ say "could not name the root $INSTALL_ROOT in grub.cfg and fstab"; return 1; }
+}
+# copy_guest DEST: a working copy of the cached disk (kernel-named root
+# with E2E_NAMES=kernel).
+copy_guest() {
+	cp --sparse=always "$GUEST/disk.raw" "$1"
+	[[ $E2E_NAMES != kernel ]] || with_disk "$1" to_kernel_names
+}
+
 # ===================================================================================
 # stage: build
 stage_begin build "prepagent binary and cached guest disk"
@@ -179,19 +212,62 @@ fi
 # were found and fixed (found absent proves nothing).
 not_fixed_in() {
 	local id st out=()
-	for id in udev-persistent-net nic-config initramfs-drivers; do
+	local ids=(udev-persistent-net nic-config initramfs-drivers)
+	[[ $E2E_NAMES != kernel ]] || ids+=(boot-config fstab)
+	for id in "${ids[@]}"; do
 		st=$(jq -r --arg id "$id" '.checks[]? | select(.id == $id) | .status' "$1" 2>/dev/null || true)
 		[[ $st == fixed ]] || out+=("$id=${st:-missing}")
 	done
 	echo "${out[*]}"
 }
 
+# esp_unlisted REPORT: on a UEFI cell, why the root-disk check did not list
+# the ESP's fallback loader (a warning alone would still be READY).
+esp_unlisted() {
+	[[ $E2E_BOOT == uefi ]] || return 0
+	local l
+	l=$(jq -r '.checks[]? | select(.id == "root-disk") | .detail.esp_loaders // [] | join(",")' "$1" 2>/dev/null || true)
+	[[ ,$l, == *,/EFI/BOOT/BOOTX64.EFI,* ]] || echo "root-disk listed ESP loaders '${l}', not /EFI/BOOT/BOOTX64.EFI"
+}
+
+# ===================================================================================
+# stage: names (E2E_NAMES=kernel): the same faults fixed but for the boot
+# configuration: the initramfs must look for the installer's device name
+# on virtio and give up, so boot 2 proves the root= rewrite, not luck.
+if [[ $E2E_NAMES == kernel ]]; then
+	stage_begin names "fixed but for boot-config: the initramfs on virtio must give up on $INSTALL_ROOT"
+	control_fix() {
+		"$W/prepagent" --json fix --root "$1" --skip boot-config >"$OUT/names.report.json" 2>"$OUT/names.fix.log" || true
+	}
+	names_rc=0
+	if ! copy_guest "$W/control.raw" || ! with_disk "$W/control.raw" control_fix; then
+		stage_end names FAIL "could not prepare the control copy"
+	elif [[ $(jq -r '.checks[]? | select(.id == "initramfs-drivers") | .status' "$OUT/names.report.json" 2>/dev/null) != fixed ]]; then
+		stage_end names FAIL "the control's initramfs-drivers was not fixed: the control proves nothing"
+	else
+		qemu_start names "$(tmo $((NO_ROOT_SECS + 20)))" \
+			-drive "if=none,id=root,file=$W/control.raw,format=raw,cache=unsafe" \
+			-device "virtio-blk-pci,drive=root,serial=$VOL_SERIAL,bootindex=0" \
+			-netdev user,id=n0,restrict=on -device "virtio-net-pci,netdev=n0,mac=$E2E_NEW_MAC"
+		e2e_wait_log "$OUT/names.serial.log" "ALERT! +$INSTALL_ROOT does not exist" "$(tmo "$NO_ROOT_SECS")" "$QEMU_PID" || names_rc=$?
+		qemu_stop "$QEMU_PID" "$W/names.mon" 0
+		if [[ $names_rc == 0 ]]; then
+			stage_end names PASS "virtio drivers in, root=$INSTALL_ROOT kept: the initramfs gave up on $INSTALL_ROOT"
+		elif e2e_log_has "$OUT/names.serial.log" "Reached target.*[Mm]ulti-[Uu]ser"; then
+			stage_end names FAIL "booted with root=$INSTALL_ROOT on virtio: the rewrite is not what boot 2 proves"
+		else
+			stage_end names FAIL "no 'ALERT! $INSTALL_ROOT does not exist' in names.serial.log (rc $names_rc)$(qemu_diag names)"
+		fi
+	fi
+	rm -f "$W/control.raw"
+fi
+
 DISK=$W/disk.raw
 if [[ $E2E_PATH == guest ]]; then
 # ===================================================================================
 # stage: install
 stage_begin install "fresh prepagent and its unit into a copy of the disk"
-cp --sparse=always "$GUEST/disk.raw" "$DISK"
+copy_guest "$DISK" || { stage_end install FAIL "could not copy the guest disk"; summary; exit 1; }
 truncate -s 1G "$W/sysdisk.raw"
 mkdir -p "$W/iso/.disk"
 echo "Debian GNU/Linux 12 (stand-in installer medium for the prepagent e2e test)" >"$W/iso/.disk/info"
@@ -251,6 +327,8 @@ if [[ $wait_rc != 0 || $ready != true ]]; then
 	stage_end repair FAIL "prepagent wait exit $wait_rc (0 READY, 1 NOT READY, 3 timeout); see repair.wait.log$(qemu_diag repair)"
 elif [[ -n $not_fixed ]]; then
 	stage_end repair FAIL "READY, but not reported as fixed: $not_fixed"
+elif [[ -n $(esp_unlisted "$OUT/repair.report.json") ]]; then
+	stage_end repair FAIL "$(esp_unlisted "$OUT/repair.report.json")"
 elif [[ $serial != "$VOL_SERIAL" ]]; then
 	stage_end repair FAIL "READY but root_disk_serial '${serial}' is not the volume's '$VOL_SERIAL'"
 else
@@ -263,7 +341,7 @@ else
 # stage: offline (path offline): the disk on the host, as an image pipeline
 # or a rescue host would see it; prepagent's guest tools run in its sandbox.
 stage_begin offline "prepagent fix --root on the loop-mounted disk, on the host"
-cp --sparse=always "$GUEST/disk.raw" "$DISK"
+copy_guest "$DISK" || { stage_end offline FAIL "could not copy the guest disk"; summary; exit 1; }
 offline_fix() {
 	local m=$1 rc=0
 	# The binary only, for boot 2's in-guest `prepagent check`: no unit,
@@ -284,6 +362,8 @@ else
 		stage_end offline FAIL "fix --root exit $fix_rc, ready=$ready; see offline.fix.log: $(tail -n 2 "$OUT/offline.fix.log" | tr '\n' ' ')"
 	elif [[ -n $not_fixed ]]; then
 		stage_end offline FAIL "READY, but not reported as fixed: $not_fixed"
+	elif [[ -n $(esp_unlisted "$OUT/offline.report.json") ]]; then
+		stage_end offline FAIL "$(esp_unlisted "$OUT/offline.report.json")"
 	else
 		REPAIR_OK=1
 		stage_end offline PASS "READY; udev rule, NIC config, initramfs fixed from the host"
