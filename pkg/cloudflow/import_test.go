@@ -447,3 +447,22 @@ func TestRunImageCheck(t *testing.T) {
 		t.Errorf("exit 2: %v", err)
 	}
 }
+
+// TestImportEncryptedBucket: a bucket with default server-side encryption
+// (ETags not MD5s) imports like any other, and a rerun sends nothing.
+func TestImportEncryptedBucket(t *testing.T) {
+	e := newImportEnv(t, 3*importPart+11, true)
+	e.obs.EncryptBucket("images")
+	st, err := e.run(t, context.Background(), e.spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, ok := e.obs.Object("images", "debian12.qcow2")
+	if !ok || !bytes.Equal(got, e.data) || !st.Done || len(e.cloud.Requests(fakecloud.CreateImage)) != 1 {
+		t.Fatalf("object present %v equal %v, state %+v, %d create-image requests", ok, bytes.Equal(got, e.data), st, len(e.cloud.Requests(fakecloud.CreateImage)))
+	}
+	n := len(e.obs.Requests("")) + len(e.cloud.Requests(""))
+	if _, err := e.run(t, context.Background(), e.spec()); err != nil || len(e.obs.Requests(""))+len(e.cloud.Requests("")) != n {
+		t.Errorf("second run: %v, %d more requests", err, len(e.obs.Requests(""))+len(e.cloud.Requests(""))-n)
+	}
+}

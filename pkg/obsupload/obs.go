@@ -172,17 +172,17 @@ func (o *OBS) Initiate(ctx context.Context, bucket, key string) (string, error) 
 }
 
 // UploadPart implements Store.
-func (o *OBS) UploadPart(ctx context.Context, p PartUpload) (string, error) {
+func (o *OBS) UploadPart(ctx context.Context, p PartUpload) (PartAnswer, error) {
 	c, err := o.client(ctx)
 	if err != nil {
-		return "", err
+		return PartAnswer{}, err
 	}
 	out, err := c.UploadPart(&obs.UploadPartInput{Bucket: p.Bucket, Key: p.Key, UploadId: p.UploadID, PartNumber: p.Number,
 		Body: p.Body, PartSize: p.Size, ContentMD5: base64.StdEncoding.EncodeToString(p.MD5)})
 	if err != nil {
-		return "", obsError(fmt.Sprintf("upload part %d", p.Number), err)
+		return PartAnswer{}, obsError(fmt.Sprintf("upload part %d", p.Number), err)
 	}
-	return unquote(out.ETag), nil
+	return PartAnswer{ETag: unquote(out.ETag), Encrypted: out.SseHeader != nil}, nil
 }
 
 // ListParts implements Store, following NextPartNumberMarker.

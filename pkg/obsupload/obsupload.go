@@ -32,9 +32,9 @@ import (
 type Store interface {
 	// Initiate starts a multipart upload and returns its ID.
 	Initiate(ctx context.Context, bucket, key string) (uploadID string, err error)
-	// UploadPart sends one part with its Content-MD5 and returns the
-	// ETag OBS gives it.
-	UploadPart(ctx context.Context, p PartUpload) (etag string, err error)
+	// UploadPart sends one part with its Content-MD5 and returns what
+	// OBS answered.
+	UploadPart(ctx context.Context, p PartUpload) (PartAnswer, error)
 	// ListParts returns every part OBS holds for the upload, all pages.
 	ListParts(ctx context.Context, bucket, key, uploadID string) ([]Part, error)
 	// Complete joins the parts into the object and returns its ETag.
@@ -52,6 +52,16 @@ type PartUpload struct {
 	Body                  io.Reader
 	Size                  int64
 	MD5                   []byte // of Body, sent as Content-MD5
+}
+
+// PartAnswer is OBS's answer to one part upload.
+type PartAnswer struct {
+	ETag string // unquoted
+	// Encrypted is set when OBS stored the part with server-side
+	// encryption (the bucket's default SSE-KMS or SSE-OBS): the ETag is
+	// then not the part's MD5 (OBS documents it so), and the only
+	// proof of the content is the Content-MD5 OBS checked on receipt.
+	Encrypted bool
 }
 
 // Part is a part OBS holds.

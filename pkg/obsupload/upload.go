@@ -43,6 +43,11 @@ type Checkpoint struct {
 	PartSize int64 `json:"part_size,omitempty"`
 	// Parts are the hex MD5s of the parts OBS confirmed, by part number.
 	Parts map[int]string `json:"parts,omitempty"`
+	// Encrypted says OBS stores this upload with server-side encryption;
+	// ETags then has the ETag it answered for each confirmed part (not
+	// an MD5), which Complete must quote and a resume compares.
+	Encrypted bool           `json:"encrypted,omitempty"`
+	ETags     map[int]string `json:"etags,omitempty"`
 	// Done is set once the object is complete and verified; ETag is its
 	// multipart ETag.
 	Done bool   `json:"done,omitempty"`
@@ -240,6 +245,10 @@ func (u *Uploader) Upload(ctx context.Context, file, bucket, key string, cp *Che
 // sent, or computed from the file for a part whose answer the last run
 // never saw (killed while it was in flight).
 func (u *Uploader) reconcile(f *os.File, cp *Checkpoint, held []Part) error {
+	if cp.Encrypted {
+		u.reconcileEncrypted(cp, held)
+		return nil
+	}
 	recorded := cp.Parts
 	cp.Parts = map[int]string{}
 	n := cp.partCount()
@@ -266,6 +275,29 @@ func (u *Uploader) reconcile(f *os.File, cp *Checkpoint, held []Part) error {
 	}
 	u.note("resuming upload %s: OBS holds %d of %d parts of this file (%d checked against the file)", cp.UploadID, kept, n, checked)
 	return nil
+}
+
+// reconcileEncrypted is reconcile for an encrypted upload: an ETag is not
+// an MD5, so only parts this upload recorded as confirmed (OBS checked
+// their Content-MD5 on receipt) are kept, when OBS still holds them with
+// the ETag it answered then. A part whose answer was never saved is sent
+// again (the same part number replaces it).
+func (u *Uploader) reconcileEncrypted(cp *Checkpoint, held []Part) {
+	md5s, etags := cp.Parts, cp.ETags
+	cp.Parts, cp.ETags = map[int]string{}, map[int]string{}
+	n := cp.partCount()
+	kept := 0
+	for _, p := range held {
+		if p.Number < 1 || p.Number > n || md5s[p.Number] == "" || etags[p.Number] != p.ETag {
+			continue
+		}
+		if _, size := cp.partRange(p.Number); p.Size != size {
+			continue
+		}
+		cp.Parts[p.Number], cp.ETags[p.Number] = md5s[p.Number], p.ETag
+		kept++
+	}
+	u.note("resuming upload %s: OBS holds %d of %d parts of this file (server-side encrypted: parts whose answer was not saved are sent again)", cp.UploadID, kept, n)
 }
 
 func partMD5(f *os.File, cp *Checkpoint, n int) (string, error) {
@@ -330,7 +362,7 @@ func (u *Uploader) sendParts(ctx context.Context, f *os.File, cp *Checkpoint, sa
 		go func() {
 			defer wg.Done()
 			for num := range jobs {
-				sum, err := u.sendPart(ctx, f, cp, num)
+				sum, ans, err := u.sendPart(ctx, f, cp, num)
 				if err != nil {
 					cancel(err)
 					continue
@@ -338,6 +370,12 @@ func (u *Uploader) sendParts(ctx context.Context, f *os.File, cp *Checkpoint, sa
 				_, size := cp.partRange(num)
 				mu.Lock()
 				cp.Parts[num] = sum
+				if ans.Encrypted {
+					if cp.ETags == nil {
+						cp.ETags = map[int]string{}
+					}
+					cp.Encrypted, cp.ETags[num] = true, ans.ETag
+				}
 				done += size
 				sent += size
 				count++
@@ -379,27 +417,31 @@ feed:
 // sendPart reads part num twice: once for its MD5, once to send it. OBS
 // checks the Content-MD5, so a file changed in between is refused, not
 // stored.
-func (u *Uploader) sendPart(ctx context.Context, f *os.File, cp *Checkpoint, num int) (string, error) {
+//
+// Without encryption OBS's ETag must be the part's MD5. With it (the
+// answer says so) the ETag is not an MD5 and OBS's own Content-MD5 check
+// is the proof; the ETag is kept for Complete.
+func (u *Uploader) sendPart(ctx context.Context, f *os.File, cp *Checkpoint, num int) (string, PartAnswer, error) {
 	off, size := cp.partRange(num)
 	h := md5.New()
 	if _, err := io.Copy(h, io.NewSectionReader(f, off, size)); err != nil {
-		return "", fmt.Errorf("read part %d of %s: %w", num, f.Name(), err)
+		return "", PartAnswer{}, fmt.Errorf("read part %d of %s: %w", num, f.Name(), err)
 	}
 	sum := h.Sum(nil)
 	want := hex.EncodeToString(sum)
-	var etag string
+	var ans PartAnswer
 	err := u.retry(ctx, func() (err error) {
-		etag, err = u.Store.UploadPart(ctx, PartUpload{Bucket: cp.Bucket, Key: cp.Key, UploadID: cp.UploadID, Number: num,
+		ans, err = u.Store.UploadPart(ctx, PartUpload{Bucket: cp.Bucket, Key: cp.Key, UploadID: cp.UploadID, Number: num,
 			Body: io.NewSectionReader(f, off, size), Size: size, MD5: sum})
 		return err
 	})
 	if err != nil {
-		return "", err
+		return "", PartAnswer{}, err
 	}
-	if etag != want {
-		return "", fmt.Errorf("%w: part %d: OBS answered ETag %q, the part's MD5 is %s", ErrChecksum, num, etag, want)
+	if !ans.Encrypted && ans.ETag != want {
+		return "", PartAnswer{}, fmt.Errorf("%w: part %d: OBS answered ETag %q, the part's MD5 is %s", ErrChecksum, num, ans.ETag, want)
 	}
-	return want, nil
+	return want, ans, nil
 }
 
 // MultipartETag is the ETag OBS gives an object made of parts with these
@@ -430,7 +472,13 @@ func (u *Uploader) complete(ctx context.Context, cp *Checkpoint) (string, error)
 			return "", fmt.Errorf("upload %s: part %d was never confirmed", cp.UploadID, i)
 		}
 		_, size := cp.partRange(i)
-		parts = append(parts, Part{Number: i, ETag: cp.Parts[i], Size: size})
+		etag := cp.Parts[i]
+		if cp.Encrypted {
+			if etag = cp.ETags[i]; etag == "" {
+				return "", fmt.Errorf("upload %s: encrypted part %d has no recorded ETag", cp.UploadID, i)
+			}
+		}
+		parts = append(parts, Part{Number: i, ETag: etag, Size: size})
 		sums = append(sums, cp.Parts[i])
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].Number < parts[j].Number })
@@ -445,6 +493,11 @@ func (u *Uploader) complete(ctx context.Context, cp *Checkpoint) (string, error)
 	})
 	if err != nil && !errors.Is(err, ErrNoSuchUpload) {
 		return "", err
+	}
+	if cp.Encrypted {
+		// The object's ETag is not the parts' MD5s either: its size
+		// and every part's checked Content-MD5 are the proof.
+		return u.completeEncrypted(ctx, cp, etag, err)
 	}
 	if err == nil && etag != want {
 		return "", fmt.Errorf("%w: OBS made obs://%s/%s with ETag %q, the parts give %s", ErrChecksum, cp.Bucket, cp.Key, etag, want)
@@ -463,4 +516,26 @@ func (u *Uploader) complete(ctx context.Context, cp *Checkpoint) (string, error)
 		return "", fmt.Errorf("%w: obs://%s/%s has size %d and ETag %q, want %d and %s", ErrChecksum, cp.Bucket, cp.Key, obj.Size, obj.ETag, cp.Size, want)
 	}
 	return want, nil
+}
+
+// completeEncrypted checks an encrypted object after Complete (answered
+// etag, or completeErr): OBS holds it with the file's size. A lost answer
+// (NoSuchUpload on the retry) is settled by the object as in complete.
+func (u *Uploader) completeEncrypted(ctx context.Context, cp *Checkpoint, etag string, completeErr error) (string, error) {
+	obj, herr := u.head(ctx, cp.Bucket, cp.Key)
+	if herr != nil {
+		if completeErr != nil {
+			return "", errors.Join(completeErr, herr)
+		}
+		return "", herr
+	}
+	switch {
+	case obj.Size != cp.Size && completeErr != nil:
+		return "", fmt.Errorf("%w, and obs://%s/%s is not this file (size %d, want %d)", completeErr, cp.Bucket, cp.Key, obj.Size, cp.Size)
+	case obj.Size != cp.Size:
+		return "", fmt.Errorf("%w: obs://%s/%s has size %d, want %d", ErrChecksum, cp.Bucket, cp.Key, obj.Size, cp.Size)
+	case completeErr == nil && etag != "" && obj.ETag != etag:
+		return "", fmt.Errorf("%w: obs://%s/%s has ETag %q, Complete answered %q", ErrChecksum, cp.Bucket, cp.Key, obj.ETag, etag)
+	}
+	return obj.ETag, nil
 }

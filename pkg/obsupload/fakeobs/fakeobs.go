@@ -87,6 +87,7 @@ type Fake struct {
 	quiet     atomic.Int64
 	mu        sync.Mutex
 	buckets   map[string]bool
+	encrypted map[string]bool
 	uploads   map[string]*upload
 	objects   map[string]object
 	requests  []Request
@@ -108,6 +109,9 @@ type upload struct {
 type part struct {
 	data []byte
 	md5  [md5.Size]byte
+	// etag is what OBS answered: the MD5, or in an encrypted bucket
+	// something else (OBS: "the ETag is not the MD5 value of the object").
+	etag string
 }
 
 // object keeps its parts: a multi-GiB object is never copied whole.
@@ -120,7 +124,7 @@ type object struct {
 // New starts the fake accepting the key pair ak/sk. Close it when done.
 func New(ak, sk string) *Fake {
 	f := &Fake{AK: ak, SK: sk, MinPartSize: 100 << 10, PageSize: 1000,
-		storedBy: map[int]int{}, buckets: map[string]bool{}, uploads: map[string]*upload{}, objects: map[string]object{},
+		storedBy: map[int]int{}, buckets: map[string]bool{}, encrypted: map[string]bool{}, uploads: map[string]*upload{}, objects: map[string]object{},
 		inject: map[string][]Failure{}, accepted: map[string][]Failure{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	f.URL = f.Server.URL
@@ -135,6 +139,29 @@ func (f *Fake) AddBucket(name string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.buckets[name] = true
+}
+
+// EncryptBucket turns on default server-side encryption (SSE-KMS) for a
+// bucket: its answers carry x-amz-server-side-encryption: kms, and part and
+// object ETags are no longer MD5s. The Content-MD5 of each part is still
+// checked.
+func (f *Fake) EncryptBucket(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.encrypted[name] = true
+}
+
+// sse marks an answer of an encrypted bucket.
+func (f *Fake) sse(w http.ResponseWriter, bucket string) {
+	if f.encrypted[bucket] {
+		w.Header().Set("x-amz-server-side-encryption", "kms")
+	}
+}
+
+// encryptedETag stands for the ETag of ciphertext: not an MD5 of the data.
+func encryptedETag(s string) string {
+	sum := md5.Sum([]byte("sse-kms:" + s))
+	return hex.EncodeToString(sum[:])
 }
 
 // Inject queues error answers for a route's next requests.
@@ -394,6 +421,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		if f.lost(w, r, rt) {
 			return
 		}
+		f.sse(w, bucket)
 		f.ok(w, struct {
 			XMLName  xml.Name `xml:"InitiateMultipartUploadResult"`
 			Bucket   string   `xml:"Bucket"`
@@ -419,6 +447,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", `"`+o.etag+`"`)
 		w.Header().Set("Content-Length", strconv.FormatInt(o.size, 10))
 		w.Header().Set("x-amz-request-id", f.requestID())
+		f.sse(w, bucket)
 		w.WriteHeader(http.StatusOK)
 	}
 }
@@ -441,7 +470,11 @@ func (f *Fake) uploadPart(w http.ResponseWriter, r *http.Request, up *upload, pn
 		f.fail(w, r, Failure{Status: 400, Code: "BadDigest", Message: "The Content-MD5 you specified did not match what we received"})
 		return
 	}
-	up.parts[pn] = part{data: body, md5: sum}
+	etag := hex.EncodeToString(sum[:])
+	if f.encrypted[up.bucket] {
+		etag = encryptedETag(etag)
+	}
+	up.parts[pn] = part{data: body, md5: sum, etag: etag}
 	f.stored++
 	f.storedBy[pn]++
 	if f.onPart != nil {
@@ -450,8 +483,9 @@ func (f *Fake) uploadPart(w http.ResponseWriter, r *http.Request, up *upload, pn
 	if f.lost(w, r, UploadPart) {
 		return
 	}
-	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:])+`"`)
+	w.Header().Set("ETag", `"`+etag+`"`)
 	w.Header().Set("x-amz-request-id", f.requestID())
+	f.sse(w, up.bucket)
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -492,7 +526,7 @@ func (f *Fake) listParts(w http.ResponseWriter, r *http.Request, up *upload, id 
 	}
 	for _, n := range nums {
 		p := up.parts[n]
-		out.Parts = append(out.Parts, xmlPart{PartNumber: n, LastModified: "2026-12-01T10:00:00.000Z", ETag: `"` + hex.EncodeToString(p.md5[:]) + `"`, Size: int64(len(p.data))})
+		out.Parts = append(out.Parts, xmlPart{PartNumber: n, LastModified: "2026-12-01T10:00:00.000Z", ETag: `"` + p.etag + `"`, Size: int64(len(p.data))})
 		out.NextPartNumberMarker = n
 	}
 	f.ok(w, out)
@@ -514,7 +548,7 @@ func (f *Fake) complete(w http.ResponseWriter, r *http.Request, up *upload, id s
 		case i > 0 && rp.PartNumber <= req.Parts[i-1].PartNumber:
 			f.fail(w, r, Failure{Status: 400, Code: "InvalidPartOrder", Message: "The list of parts was not in ascending order"})
 			return
-		case !ok || strings.Trim(rp.ETag, `"`) != hex.EncodeToString(p.md5[:]):
+		case !ok || strings.Trim(rp.ETag, `"`) != p.etag:
 			f.fail(w, r, Failure{Status: 400, Code: "InvalidPart", Message: fmt.Sprintf("part %d was not uploaded or its ETag does not match", rp.PartNumber)})
 			return
 		case i < len(req.Parts)-1 && int64(len(p.data)) < f.MinPartSize:
@@ -526,12 +560,16 @@ func (f *Fake) complete(w http.ResponseWriter, r *http.Request, up *upload, id s
 		h.Write(p.md5[:])
 	}
 	etag := hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(req.Parts))
+	if f.encrypted[up.bucket] {
+		etag = encryptedETag(etag)
+	}
 	obj.etag = etag
 	f.objects[up.bucket+"/"+up.key] = obj
 	delete(f.uploads, id)
 	if f.lost(w, r, Complete) {
 		return
 	}
+	f.sse(w, up.bucket)
 	f.ok(w, struct {
 		XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
 		Location string   `xml:"Location"`
