@@ -20,7 +20,8 @@ EOC
 chmod 755 "$safebin/cpio"
 for deb in dist/*.deb; do
 	echo "lintian $deb"
-	out=$(lintian --fail-on error,warning "$deb" 2>&1) || fail=1
+	# TMPDIR: lintian leaves its ELF cache (mldbm-elf-*) in /tmp.
+	out=$(TMPDIR="$safebin" lintian --fail-on error,warning "$deb" 2>&1) || fail=1
 	grep -v '^running with root' <<<"$out" || true
 done
 for rpm in dist/*.rpm; do
