@@ -280,6 +280,9 @@ func TestParseErrorsWriteNothing(t *testing.T) {
 		name, path, content, want string
 	}{
 		{"yaml", "/etc/netplan/01-bad.yaml", "network:\n  ethernets:\n    ens3:\n      dhcp4: true\n     match: {\n", "/etc/netplan/01-bad.yaml:"},
+		// Two definitions of one key: which one netplan takes is not
+		// ours to guess, and an edit of one would leave the other.
+		{"yaml-duplicate-key", "/etc/netplan/01-dup.yaml", "network:\n  ethernets:\n    ens3:\n      addresses:\n      dhcp4: true\n      addresses:\n      - 10.0.0.2/24\n", "01-dup.yaml:6: key \"addresses\" is defined twice (first at line 4)"},
 		{"keyfile", "/etc/NetworkManager/system-connections/bad.nmconnection", "[connection]\nid=x\nthis is not a key\n", "bad.nmconnection:3:"},
 		{"networkd", "/etc/systemd/network/10-bad.network", "[Match\nName=e*\n", "10-bad.network:1:"},
 		{"ifcfg", "/etc/sysconfig/network-scripts/ifcfg-eth0", "DEVICE=eth0\nIPADDR=\"10.0.0.1\nONBOOT=yes\n", "ifcfg-eth0:2:"},

@@ -105,6 +105,11 @@ func normalizeNetplan(p string, data []byte, pol *policy) ([]Config, []byte, err
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, data, nil
 	}
+	if line, key, first := duplicateKey(&doc); key != "" {
+		// Which of the two a reader takes is not defined: an edit of one
+		// would leave the other (found by FuzzNetplan).
+		return nil, nil, &ParseError{Path: p, Line: line, Msg: fmt.Sprintf("key %q is defined twice (first at line %d)", key, first)}
+	}
 	top := doc.Content[0]
 	if top.Kind != yaml.MappingNode {
 		return nil, nil, &ParseError{Path: p, Line: top.Line, Msg: "top level is not a mapping"}
@@ -496,4 +501,28 @@ func (s *splicer) replace(o *yaml.Node, value string) bool {
 	}
 	s.repl[o.Line] = l[:c] + value + rest[end:]
 	return true
+}
+
+// duplicateKey finds a mapping that defines a scalar key twice and returns
+// where: the second definition's line, the key and the first's line.
+func duplicateKey(n *yaml.Node) (line int, key string, first int) {
+	if n.Kind == yaml.MappingNode {
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode || k.Value == "<<" {
+				continue
+			}
+			if l, ok := seen[k.Value]; ok {
+				return k.Line, k.Value, l
+			}
+			seen[k.Value] = k.Line
+		}
+	}
+	for _, c := range n.Content {
+		if line, key, first = duplicateKey(c); key != "" {
+			return line, key, first
+		}
+	}
+	return 0, "", 0
 }
