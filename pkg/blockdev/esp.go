@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 )
 
@@ -41,7 +40,9 @@ func ParseMdir(out []byte, dir string) (dirs, files []string) {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		l := sc.Text()
-		if !strings.HasPrefix(strings.ToUpper(l), strings.ToUpper(prefix)) {
+		// Any case (FAT's), compared byte-aligned: upper-casing first
+		// would move the cut on a line with non-ASCII letters.
+		if len(l) < len(prefix) || !strings.EqualFold(l[:len(prefix)], prefix) {
 			continue
 		}
 		name := l[len(prefix):]
@@ -61,6 +62,3 @@ func ParseMdir(out []byte, dir string) (dirs, files []string) {
 
 // IsLoader reports whether file name is an EFI executable.
 func IsLoader(name string) bool { return strings.EqualFold(path.Ext(name), ".efi") }
-
-// SortLoaders sorts loader paths for stable reports.
-func SortLoaders(l []string) { sort.Strings(l) }

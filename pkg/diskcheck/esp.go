@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
@@ -119,40 +120,69 @@ func inRoot(dir, p string) (string, bool) {
 	return "", false
 }
 
+// espLister gives the subdirectories and files of a directory of an ESP
+// ("EFI", "EFI/BOOT").
+type espLister func(dir string) (dirs, files []string, err error)
+
+// loadersIn lists the loaders two levels under the ESP's directory efi:
+// the .efi files of each vendor directory (at most maxESPDirs of them),
+// as /efi/vendor/file.
+func loadersIn(efi string, list espLister) ([]string, error) {
+	vendors, _, err := list(efi)
+	if err != nil {
+		return nil, err
+	}
+	if len(vendors) > maxESPDirs {
+		vendors = vendors[:maxESPDirs]
+	}
+	var out []string
+	for _, v := range vendors {
+		_, files, err := list(efi + "/" + v)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			if blockdev.IsLoader(f) {
+				out = append(out, "/"+efi+"/"+v+"/"+f)
+			}
+		}
+	}
+	return out, nil
+}
+
 // mountedLoaders lists the loaders of the ESP mounted at dir of root.
 func mountedLoaders(root *rootfs.Root, dir string) ([]string, error) {
-	top, err := root.ReadDir(dir)
+	list := func(rel string) (dirs, files []string, err error) {
+		ents, err := root.ReadDir(path.Join(dir, rel))
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				dirs = append(dirs, e.Name())
+			} else {
+				files = append(files, e.Name())
+			}
+		}
+		return dirs, files, nil
+	}
+	top, _, err := list("")
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for _, e := range top {
-		if !e.IsDir() || !strings.EqualFold(e.Name(), "EFI") {
+	for _, d := range top {
+		// The mount shows the name as stored; FAT matches any case.
+		if !strings.EqualFold(d, "EFI") {
 			continue
 		}
-		efi := path.Join(dir, e.Name())
-		subs, err := root.ReadDir(efi)
+		l, err := loadersIn(d, list)
 		if err != nil {
 			return nil, err
 		}
-		n := 0
-		for _, sub := range subs {
-			if !sub.IsDir() || n == maxESPDirs {
-				continue
-			}
-			n++
-			files, err := root.ReadDir(path.Join(efi, sub.Name()))
-			if err != nil {
-				return nil, err
-			}
-			for _, f := range files {
-				if !f.IsDir() && blockdev.IsLoader(f.Name()) {
-					out = append(out, "/"+e.Name()+"/"+sub.Name()+"/"+f.Name())
-				}
-			}
-		}
+		out = append(out, l...)
 	}
-	blockdev.SortLoaders(out)
+	sort.Strings(out)
 	return out, nil
 }
 
@@ -173,25 +203,10 @@ func mdirLoaders(ctx context.Context, run command.Runner, dev string, off int64)
 		}
 		return nil, nil, err
 	}
-	vendors, _, err := list("EFI")
+	out, err := loadersIn("EFI", list)
 	if err != nil {
 		return nil, err
 	}
-	if len(vendors) > maxESPDirs {
-		vendors = vendors[:maxESPDirs]
-	}
-	var out []string
-	for _, v := range vendors {
-		_, files, err := list("EFI/" + v)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range files {
-			if blockdev.IsLoader(f) {
-				out = append(out, "/EFI/"+v+"/"+f)
-			}
-		}
-	}
-	blockdev.SortLoaders(out)
+	sort.Strings(out)
 	return out, nil
 }
