@@ -244,13 +244,17 @@ func (u *Uploader) Upload(ctx context.Context, file, bucket, key string, cp *Che
 // ETag of a part is its MD5, compared with the one recorded when it was
 // sent, or computed from the file for a part whose answer the last run
 // never saw (killed while it was in flight).
+//
+// In an encrypted upload an ETag is not an MD5, so only parts this upload
+// recorded as confirmed (OBS checked their Content-MD5 on receipt) are
+// kept, when OBS still holds them with the ETag it answered then; a part
+// whose answer was never saved is sent again (its number replaces it).
 func (u *Uploader) reconcile(f *os.File, cp *Checkpoint, held []Part) error {
-	if cp.Encrypted {
-		u.reconcileEncrypted(cp, held)
-		return nil
-	}
-	recorded := cp.Parts
+	md5s, etags := cp.Parts, cp.ETags
 	cp.Parts = map[int]string{}
+	if cp.Encrypted {
+		cp.ETags = map[int]string{}
+	}
 	n := cp.partCount()
 	kept, checked := 0, 0
 	for _, p := range held {
@@ -260,44 +264,33 @@ func (u *Uploader) reconcile(f *os.File, cp *Checkpoint, held []Part) error {
 		if _, size := cp.partRange(p.Number); p.Size != size {
 			continue
 		}
-		sum := recorded[p.Number]
-		if sum == "" {
-			var err error
-			if sum, err = partMD5(f, cp, p.Number); err != nil {
-				return err
+		sum := md5s[p.Number]
+		if cp.Encrypted {
+			if sum == "" || etags[p.Number] != p.ETag {
+				continue
 			}
-			checked++
+			cp.ETags[p.Number] = p.ETag
+		} else {
+			if sum == "" {
+				var err error
+				if sum, err = partMD5(f, cp, p.Number); err != nil {
+					return err
+				}
+				checked++
+			}
+			if sum != p.ETag {
+				continue
+			}
 		}
-		if sum == p.ETag {
-			cp.Parts[p.Number] = sum
-			kept++
-		}
-	}
-	u.note("resuming upload %s: OBS holds %d of %d parts of this file (%d checked against the file)", cp.UploadID, kept, n, checked)
-	return nil
-}
-
-// reconcileEncrypted is reconcile for an encrypted upload: an ETag is not
-// an MD5, so only parts this upload recorded as confirmed (OBS checked
-// their Content-MD5 on receipt) are kept, when OBS still holds them with
-// the ETag it answered then. A part whose answer was never saved is sent
-// again (the same part number replaces it).
-func (u *Uploader) reconcileEncrypted(cp *Checkpoint, held []Part) {
-	md5s, etags := cp.Parts, cp.ETags
-	cp.Parts, cp.ETags = map[int]string{}, map[int]string{}
-	n := cp.partCount()
-	kept := 0
-	for _, p := range held {
-		if p.Number < 1 || p.Number > n || md5s[p.Number] == "" || etags[p.Number] != p.ETag {
-			continue
-		}
-		if _, size := cp.partRange(p.Number); p.Size != size {
-			continue
-		}
-		cp.Parts[p.Number], cp.ETags[p.Number] = md5s[p.Number], p.ETag
+		cp.Parts[p.Number] = sum
 		kept++
 	}
-	u.note("resuming upload %s: OBS holds %d of %d parts of this file (server-side encrypted: parts whose answer was not saved are sent again)", cp.UploadID, kept, n)
+	if cp.Encrypted {
+		u.note("resuming upload %s: OBS holds %d of %d parts of this file (server-side encrypted: parts whose answer was not saved are sent again)", cp.UploadID, kept, n)
+	} else {
+		u.note("resuming upload %s: OBS holds %d of %d parts of this file (%d checked against the file)", cp.UploadID, kept, n, checked)
+	}
+	return nil
 }
 
 func partMD5(f *os.File, cp *Checkpoint, n int) (string, error) {
@@ -482,22 +475,28 @@ func (u *Uploader) complete(ctx context.Context, cp *Checkpoint) (string, error)
 		sums = append(sums, cp.Parts[i])
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].Number < parts[j].Number })
-	want, err := MultipartETag(sums)
-	if err != nil {
-		return "", err
+	// want is the object's ETag: the multipart ETag of the parts' MD5s.
+	// In an encrypted upload no ETag is an MD5: the object must show the
+	// ETag Complete answered (nothing to compare when that answer was
+	// lost), and its size and every part's checked Content-MD5 are the
+	// proof.
+	var want string
+	if !cp.Encrypted {
+		var err error
+		if want, err = MultipartETag(sums); err != nil {
+			return "", err
+		}
 	}
 	var etag string
-	err = u.retry(ctx, func() (err error) {
+	err := u.retry(ctx, func() (err error) {
 		etag, err = u.Store.Complete(ctx, cp.Bucket, cp.Key, cp.UploadID, parts)
 		return err
 	})
 	if err != nil && !errors.Is(err, ErrNoSuchUpload) {
 		return "", err
 	}
-	if cp.Encrypted {
-		// The object's ETag is not the parts' MD5s either: its size
-		// and every part's checked Content-MD5 are the proof.
-		return u.completeEncrypted(ctx, cp, etag, err)
+	if cp.Encrypted && err == nil {
+		want = etag
 	}
 	if err == nil && etag != want {
 		return "", fmt.Errorf("%w: OBS made obs://%s/%s with ETag %q, the parts give %s", ErrChecksum, cp.Bucket, cp.Key, etag, want)
@@ -509,33 +508,11 @@ func (u *Uploader) complete(ctx context.Context, cp *Checkpoint) (string, error)
 		}
 		return "", herr
 	}
-	if obj.Size != cp.Size || obj.ETag != want {
+	if obj.Size != cp.Size || want != "" && obj.ETag != want {
 		if err != nil {
 			return "", fmt.Errorf("%w, and obs://%s/%s is not this file (size %d, ETag %q; want %d, %s)", err, cp.Bucket, cp.Key, obj.Size, obj.ETag, cp.Size, want)
 		}
 		return "", fmt.Errorf("%w: obs://%s/%s has size %d and ETag %q, want %d and %s", ErrChecksum, cp.Bucket, cp.Key, obj.Size, obj.ETag, cp.Size, want)
-	}
-	return want, nil
-}
-
-// completeEncrypted checks an encrypted object after Complete (answered
-// etag, or completeErr): OBS holds it with the file's size. A lost answer
-// (NoSuchUpload on the retry) is settled by the object as in complete.
-func (u *Uploader) completeEncrypted(ctx context.Context, cp *Checkpoint, etag string, completeErr error) (string, error) {
-	obj, herr := u.head(ctx, cp.Bucket, cp.Key)
-	if herr != nil {
-		if completeErr != nil {
-			return "", errors.Join(completeErr, herr)
-		}
-		return "", herr
-	}
-	switch {
-	case obj.Size != cp.Size && completeErr != nil:
-		return "", fmt.Errorf("%w, and obs://%s/%s is not this file (size %d, want %d)", completeErr, cp.Bucket, cp.Key, obj.Size, cp.Size)
-	case obj.Size != cp.Size:
-		return "", fmt.Errorf("%w: obs://%s/%s has size %d, want %d", ErrChecksum, cp.Bucket, cp.Key, obj.Size, cp.Size)
-	case completeErr == nil && etag != "" && obj.ETag != etag:
-		return "", fmt.Errorf("%w: obs://%s/%s has ETag %q, Complete answered %q", ErrChecksum, cp.Bucket, cp.Key, obj.ETag, etag)
 	}
 	return obj.ETag, nil
 }
