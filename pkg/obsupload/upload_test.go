@@ -87,6 +87,19 @@ func (s *saver) reload() *obsupload.Checkpoint {
 	return &cp
 }
 
+// cancelAfter returns a context cancelled (Ctrl-C) once the fake has
+// stored n parts; f.OnPart(nil) ends the hook.
+func cancelAfter(t *testing.T, f *fakeobs.Fake, n int) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	f.OnPart(func(stored int) {
+		if stored == n {
+			cancel()
+		}
+	})
+	return ctx
+}
+
 func wantETag(t *testing.T, data []byte) string {
 	var sums []string
 	for off := 0; off < len(data); off += partSize {
@@ -170,12 +183,7 @@ func TestUpload(t *testing.T) {
 func TestUploadCancelledResumes(t *testing.T) {
 	f, file, data := setup(t, 12*partSize+999)
 	u, notes := uploader(t, f, sk)
-	ctx, cancel := context.WithCancel(context.Background())
-	f.OnPart(func(stored int) {
-		if stored == 4 {
-			cancel()
-		}
-	})
+	ctx := cancelAfter(t, f, 4)
 	s := &saver{t: t, cp: &obsupload.Checkpoint{}}
 	_, err := u.Upload(ctx, file, bucket, key, s.cp, s.save)
 	if !errors.Is(err, context.Canceled) {
@@ -282,12 +290,7 @@ func TestUploadThrottledAndLostAnswers(t *testing.T) {
 func TestUploadFileChanged(t *testing.T) {
 	f, file, _ := setup(t, 6*partSize)
 	u, notes := uploader(t, f, sk)
-	ctx, cancel := context.WithCancel(context.Background())
-	f.OnPart(func(stored int) {
-		if stored == 2 {
-			cancel()
-		}
-	})
+	ctx := cancelAfter(t, f, 2)
 	s := &saver{t: t, cp: &obsupload.Checkpoint{}}
 	if _, err := u.Upload(ctx, file, bucket, key, s.cp, s.save); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled upload: %v", err)
@@ -372,12 +375,7 @@ func TestUploadEncryptedBucket(t *testing.T) {
 	f, file, data := setup(t, 9*partSize+77)
 	f.EncryptBucket(bucket)
 	u, notes := uploader(t, f, sk)
-	ctx, cancel := context.WithCancel(context.Background())
-	f.OnPart(func(stored int) {
-		if stored == 4 {
-			cancel()
-		}
-	})
+	ctx := cancelAfter(t, f, 4)
 	s := &saver{t: t, cp: &obsupload.Checkpoint{}}
 	if _, err := u.Upload(ctx, file, bucket, key, s.cp, s.save); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled upload: %v", err)
